@@ -1,0 +1,67 @@
+"""banditroute: a contextual Thompson-sampling router that picks, prompt by prompt, which LLM to call.
+
+>>> import banditroute
+>>> sorted(banditroute.__all__)[:3]
+['ArmEstimate', 'BanditRouteError', 'CachedEmbedder']
+"""
+
+from __future__ import annotations
+
+from .constraints import ArmEstimate, Constraints
+from .decision import Candidate, Decision, Outcome
+from .engine import Engine
+from .errors import (
+    BanditRouteError,
+    InvalidInput,
+    NoFeasibleModel,
+    RegistryError,
+    StateFileError,
+    UnknownDecision,
+    UnknownModel,
+)
+from .estimates import CallEstimator
+from .features import CachedEmbedder, ContextBuilder, Embedder, HashingEmbedder, MiniLMEmbedder
+from .policies import (
+    EpsilonGreedy,
+    FixedModel,
+    LinearThompsonSampling,
+    LinUCB,
+    Policy,
+    RandomPolicy,
+)
+from .registry import ModelProfile, Registry, example_registry_path
+from .reward import Tradeoff
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArmEstimate",
+    "BanditRouteError",
+    "CachedEmbedder",
+    "CallEstimator",
+    "Candidate",
+    "Constraints",
+    "ContextBuilder",
+    "Decision",
+    "Embedder",
+    "Engine",
+    "EpsilonGreedy",
+    "FixedModel",
+    "HashingEmbedder",
+    "InvalidInput",
+    "LinUCB",
+    "LinearThompsonSampling",
+    "MiniLMEmbedder",
+    "ModelProfile",
+    "NoFeasibleModel",
+    "Outcome",
+    "Policy",
+    "RandomPolicy",
+    "Registry",
+    "RegistryError",
+    "StateFileError",
+    "Tradeoff",
+    "UnknownDecision",
+    "UnknownModel",
+    "example_registry_path",
+]

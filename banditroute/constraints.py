@@ -1,0 +1,142 @@
+"""What the caller allows (`Constraints`) and which models may serve a prompt, and why not.
+
+>>> from banditroute.constraints import Constraints, ArmEstimate, split_feasible
+>>> from banditroute.registry import ModelProfile
+>>> cheap = ModelProfile(id="cheap", provider="a", input_usd_per_mtok=0.2, output_usd_per_mtok=0.2)
+>>> dear = ModelProfile(id="dear", provider="b", input_usd_per_mtok=10, output_usd_per_mtok=30,
+...                     capabilities=["code"])
+>>> estimates = {"cheap": ArmEstimate(0.0001, 800, 0.5), "dear": ArmEstimate(0.01, 4000, 0.9)}
+>>> ok, why_not = split_feasible([cheap, dear], Constraints(max_cost_usd=0.002), 100, estimates)
+>>> [m.id for m in ok], why_not
+(['cheap'], {'dear': 'estimated cost 0.01 USD > max_cost_usd 0.002'})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from pydantic import Field, field_validator
+
+from ._validation import StrictModel
+from .registry import ModelProfile
+
+__all__ = ["ArmEstimate", "Constraints", "estimate_tokens", "split_feasible"]
+
+
+def estimate_tokens(text: str) -> int:
+    """Rough token count of a text: one token per 4 characters (OpenAI's rule of thumb), >= 1.
+
+    >>> estimate_tokens("hello world!")
+    3
+    """
+    return max(1, (len(text) + 3) // 4)
+
+
+class Constraints(StrictModel):
+    """Hard limits for one request. Every field is optional; the default allows every active model.
+
+    Parameters
+    ----------
+    max_cost_usd : float, optional
+        Estimated cost of the call (prompt tokens and expected output tokens at list price).
+    max_latency_ms : float, optional
+        Estimated latency, learned per model from feedback.
+    min_quality : float in [0, 1], optional
+        The model's expected quality for this prompt, from its posterior.
+    capabilities : set of str
+        Every one must be offered by the model (``{"code", "json"}``).
+    allow_models, deny_models, allow_providers, deny_providers : set of str, optional
+        Allow lists restrict to their members; deny lists exclude theirs.
+    include_deprecated : bool
+        Deprecated models are excluded unless this is true.
+    force_model : str, optional
+        Use exactly this model (it must still satisfy the other constraints).
+    expected_output_tokens : int, optional
+        Overrides the engine's learned estimate of the answer length for cost estimates.
+    """
+
+    max_cost_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    max_latency_ms: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    min_quality: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    capabilities: frozenset[str] = frozenset()
+    allow_models: frozenset[str] | None = None
+    deny_models: frozenset[str] = frozenset()
+    allow_providers: frozenset[str] | None = None
+    deny_providers: frozenset[str] = frozenset()
+    include_deprecated: bool = False
+    force_model: str | None = None
+    expected_output_tokens: int | None = Field(default=None, ge=0)
+
+    @field_validator(
+        "capabilities", "allow_models", "deny_models", "allow_providers", "deny_providers",
+        mode="before",
+    )
+    @classmethod
+    def _reject_bare_string(cls, value: object) -> object:
+        if isinstance(value, str):
+            raise ValueError("must be a set of names, not one string")
+        return value
+
+
+@dataclass(frozen=True)
+class ArmEstimate:
+    """Estimates for one model on one prompt, made before the call."""
+
+    cost_usd: float
+    latency_ms: float
+    quality: float
+
+
+def _static_reason(model: ModelProfile, c: Constraints, prompt_tokens: int) -> str | None:
+    """Why this model may not serve, from the profile alone (None when it may)."""
+    if c.force_model is not None and model.id != c.force_model:
+        return f"force_model is {c.force_model!r}"
+    if model.id in c.deny_models:
+        return "in deny_models"
+    if c.allow_models is not None and model.id not in c.allow_models:
+        return "not in allow_models"
+    if model.provider in c.deny_providers:
+        return f"provider {model.provider!r} in deny_providers"
+    if c.allow_providers is not None and model.provider not in c.allow_providers:
+        return f"provider {model.provider!r} not in allow_providers"
+    if model.deprecated and not c.include_deprecated:
+        replacement = f" (replacement: {model.replacement})" if model.replacement else ""
+        return f"deprecated{replacement}"
+    missing = c.capabilities - model.capabilities
+    if missing:
+        return f"lacks capabilities {sorted(missing)}"
+    if prompt_tokens > model.context_window:
+        return f"prompt of ~{prompt_tokens} tokens exceeds context window {model.context_window}"
+    return None
+
+
+def _estimate_reason(estimate: ArmEstimate, c: Constraints) -> str | None:
+    """Why this model may not serve, from its estimates (None when it may)."""
+    if c.max_cost_usd is not None and estimate.cost_usd > c.max_cost_usd:
+        return f"estimated cost {estimate.cost_usd:.3g} USD > max_cost_usd {c.max_cost_usd:.3g}"
+    if c.max_latency_ms is not None and estimate.latency_ms > c.max_latency_ms:
+        return f"estimated latency {estimate.latency_ms:.0f} ms > max_latency_ms {c.max_latency_ms:.0f}"
+    if c.min_quality is not None and estimate.quality < c.min_quality:
+        return f"expected quality {estimate.quality:.3f} < min_quality {c.min_quality:.3f}"
+    return None
+
+
+def split_feasible(
+    models: Sequence[ModelProfile],
+    constraints: Constraints,
+    prompt_tokens: int,
+    estimates: Mapping[str, ArmEstimate],
+) -> tuple[list[ModelProfile], dict[str, str]]:
+    """Split models into those that may serve this prompt and a map of the others to why not."""
+    feasible: list[ModelProfile] = []
+    reasons: dict[str, str] = {}
+    for model in models:
+        reason = _static_reason(model, constraints, prompt_tokens)
+        if reason is None:
+            reason = _estimate_reason(estimates[model.id], constraints)
+        if reason is None:
+            feasible.append(model)
+        else:
+            reasons[model.id] = reason
+    return feasible, reasons

@@ -1,0 +1,94 @@
+"""What `Engine.choose` returns and what `Engine.feedback` records.
+
+>>> from banditroute.decision import Candidate, Decision
+>>> d = Decision(id="d1", model="a", fallbacks=("b",), propensity=0.9, policy="thompson",
+...              prompt_tokens=12, candidates=(
+...                  Candidate("a", 0.8, 0.75, 0.1, 0.001, 900.0),
+...                  Candidate("b", 0.5, 0.60, 0.2, 0.0001, 400.0)),
+...              excluded={"c": "in deny_models"})
+>>> print(d.explain().splitlines()[0])
+chose a (propensity 0.90, policy thompson) for a prompt of ~12 tokens
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["Candidate", "Decision", "Outcome"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One feasible model as the policy saw it for this prompt."""
+
+    model: str
+    utility: float  # the sampled (TS) / optimistic (UCB) quality minus the cost-latency penalty
+    expected_quality: float  # posterior mean for this prompt
+    quality_sd: float  # posterior standard deviation for this prompt
+    est_cost_usd: float
+    est_latency_ms: float
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The model to call, the ranked fallbacks, and the evidence behind the choice."""
+
+    id: str
+    model: str
+    fallbacks: tuple[str, ...]
+    propensity: float
+    policy: str
+    prompt_tokens: int
+    candidates: tuple[Candidate, ...]  # ranked, best first
+    excluded: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def chosen(self) -> Candidate:
+        """The chosen model's candidate row."""
+        return self.candidates[0]
+
+    @property
+    def expected_quality(self) -> float:
+        return self.chosen.expected_quality
+
+    @property
+    def expected_cost_usd(self) -> float:
+        return self.chosen.est_cost_usd
+
+    @property
+    def expected_latency_ms(self) -> float:
+        return self.chosen.est_latency_ms
+
+    def scores(self) -> dict[str, float]:
+        """Utility per feasible model, as used for this decision."""
+        return {c.model: c.utility for c in self.candidates}
+
+    def explain(self) -> str:
+        """A readable account: the choice, every candidate's figures, every exclusion."""
+        lines = [
+            f"chose {self.model} (propensity {self.propensity:.2f}, policy {self.policy}) "
+            f"for a prompt of ~{self.prompt_tokens} tokens",
+            f"  {'model':<36} {'utility':>8} {'E[quality]':>10} {'± sd':>6} "
+            f"{'est. cost $':>11} {'est. ms':>8}",
+        ]
+        for c in self.candidates:
+            lines.append(
+                f"  {c.model:<36} {c.utility:>8.3f} {c.expected_quality:>10.3f} "
+                f"{c.quality_sd:>6.3f} {c.est_cost_usd:>11.2e} {c.est_latency_ms:>8.0f}"
+            )
+        for model, why in sorted(self.excluded.items()):
+            lines.append(f"  excluded {model}: {why}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One piece of feedback as the engine recorded it."""
+
+    decision_id: str
+    model: str
+    quality: float
+    reward: float
+    cost_usd: float | None
+    latency_ms: float | None
+    error: str | None

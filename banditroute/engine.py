@@ -1,0 +1,388 @@
+"""`Engine`: prompt → features → feasible models → policy → `Decision`; feedback → posterior.
+
+The engine only wires the parts together; each part lives in its own module.
+
+>>> from banditroute import Engine, Constraints, ModelProfile, HashingEmbedder
+>>> engine = Engine([
+...     ModelProfile(id="small", provider="a", input_usd_per_mtok=0.2, output_usd_per_mtok=0.2),
+...     ModelProfile(id="big", provider="b", input_usd_per_mtok=10, output_usd_per_mtok=30,
+...                  capabilities=["code"])], embedder=HashingEmbedder(dim=64), seed=0)
+>>> d = engine.choose("Write a Python function that merges two sorted lists",
+...                   Constraints(capabilities={"code"}))
+>>> d.model, d.fallbacks, d.excluded
+('big', (), {'small': "lacks capabilities ['code']"})
+>>> engine.feedback(d, quality=0.9, cost_usd=0.004, latency_ms=850).model
+'big'
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .constraints import ArmEstimate, Constraints, estimate_tokens, split_feasible
+from .decision import Candidate, Decision, Outcome
+from .errors import InvalidInput, NoFeasibleModel, StateFileError, UnknownDecision, invalid
+from .estimates import CallEstimator
+from .features import (
+    CachedEmbedder,
+    ContextBuilder,
+    Embedder,
+    HashingEmbedder,
+    MiniLMEmbedder,
+    validate_prompt,
+)
+from .policies import POLICIES, LinearThompsonSampling, Policy, PolicyState
+from .registry import ModelProfile, Registry, RegistryChange
+from .reward import Tradeoff
+from .state import read_state, write_state
+
+__all__ = ["Engine"]
+
+STATE_FILE = "engine.npz"
+
+
+@dataclass(frozen=True)
+class _Pending:
+    model: str
+    context: np.ndarray
+    prompt_tokens: int
+
+
+def _finite_in(name: str, value: object, low: float, high: float | None = None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise invalid(name, value, "a number")
+    v = float(value)
+    if not np.isfinite(v) or v < low or (high is not None and v > high):
+        allowed = f"a finite number in [{low:g}, {high:g}]" if high is not None else f">= {low:g}"
+        raise invalid(name, value, allowed)
+    return v
+
+
+class Engine:
+    """Chooses a model per prompt and learns from feedback.
+
+    Parameters
+    ----------
+    models : Registry or iterable of ModelProfile
+        The models that may be chosen.
+    policy : Policy, optional
+        Default: `LinearThompsonSampling` seeded with ``seed``.
+    embedder : Embedder, optional
+        Default: MiniLM (needs ``banditroute[embed]``). Wrapped in an LRU cache.
+    context : ContextBuilder, optional
+        Default: 32-dim seeded projection of the embedding, plus bias and length.
+    tradeoff : Tradeoff, optional
+        λ (per USD) and μ (per ms) of reward = quality − λ·cost − μ·latency.
+    estimator : CallEstimator, optional
+        Cost and latency estimates per model.
+    propensity_samples : int
+        Monte-Carlo draws used to estimate a decision's propensity.
+    max_pending : int
+        Decisions kept awaiting feedback; the oldest are forgotten beyond this.
+    seed : int, optional
+        Seed of the default policy.
+    """
+
+    def __init__(
+        self,
+        models: Registry | Iterable[ModelProfile],
+        *,
+        policy: Policy | None = None,
+        embedder: Embedder | None = None,
+        context: ContextBuilder | None = None,
+        tradeoff: Tradeoff | None = None,
+        estimator: CallEstimator | None = None,
+        propensity_samples: int = 200,
+        max_pending: int = 100_000,
+        seed: int | None = None,
+    ) -> None:
+        self.registry = models if isinstance(models, Registry) else Registry(models)
+        if len(self.registry) == 0:
+            raise invalid("models", [], "at least one ModelProfile")
+        if policy is not None and not isinstance(policy, Policy):
+            raise invalid("policy", policy, "a banditroute Policy")
+        if not isinstance(propensity_samples, int) or propensity_samples < 1:
+            raise invalid("propensity_samples", propensity_samples, "an int >= 1")
+        if not isinstance(max_pending, int) or max_pending < 1:
+            raise invalid("max_pending", max_pending, "an int >= 1")
+        self.policy = policy if policy is not None else LinearThompsonSampling(seed=seed)
+        inner = embedder if embedder is not None else MiniLMEmbedder()
+        self.embedder = inner if isinstance(inner, CachedEmbedder) else CachedEmbedder(inner)
+        self.context = context if context is not None else ContextBuilder(self.embedder.dim)
+        if self.context.embedding_dim != self.embedder.dim:
+            raise invalid(
+                "context.embedding_dim", self.context.embedding_dim, f"{self.embedder.dim} (the embedder's dim)"
+            )
+        self.tradeoff = tradeoff if tradeoff is not None else Tradeoff()
+        self.estimator = estimator if estimator is not None else CallEstimator()
+        self.propensity_samples = propensity_samples
+        self.max_pending = max_pending
+        self._pending: OrderedDict[str, _Pending] = OrderedDict()
+        self._lock = threading.RLock()
+
+    @classmethod
+    def from_registry(cls, path: str | Path, **kwargs: Any) -> Engine:
+        """An engine over the models of a TOML or JSON registry file."""
+        return cls(Registry.load(path), **kwargs)
+
+    # -- run-time model changes -------------------------------------------------------------
+    def add_model(self, model: ModelProfile) -> None:
+        """Register a new model; it starts from the prior."""
+        with self._lock:
+            self.registry.add(model)
+
+    def remove_model(self, model_id: str) -> None:
+        """Unregister a model and forget what was learned about it."""
+        with self._lock:
+            self.registry.remove(model_id)
+            if model_id in self.policy.arms:
+                self.policy.remove_arm(model_id)
+            self.estimator.forget(model_id)
+
+    def deprecate_model(self, model_id: str, replacement: str | None = None) -> None:
+        """Exclude a model by default from now on."""
+        with self._lock:
+            self.registry.deprecate(model_id, replacement)
+
+    # -- choosing --------------------------------------------------------------------------------
+    def choose(
+        self,
+        prompt: str,
+        constraints: Constraints | None = None,
+        *,
+        embedding: np.ndarray | None = None,
+    ) -> Decision:
+        """Choose the model for this prompt; raise `NoFeasibleModel` when none is allowed.
+
+        ``embedding`` skips the embedder (replays with precomputed embeddings).
+        """
+        prompt = validate_prompt(prompt)
+        if constraints is None:
+            constraints = Constraints()
+        elif not isinstance(constraints, Constraints):
+            raise invalid("constraints", constraints, "a banditroute Constraints")
+        if constraints.force_model is not None:
+            self.registry[constraints.force_model]  # raises UnknownModel with the known ids
+        vector = self.embedder.embed_one(prompt) if embedding is None else embedding
+        tokens = estimate_tokens(prompt)
+        x = self.context.build(vector, tokens)
+        with self._lock:
+            return self._choose_locked(x, tokens, constraints)
+
+    def _choose_locked(self, x: np.ndarray, tokens: int, constraints: Constraints) -> Decision:
+        models = list(self.registry)
+        ids = [m.id for m in models]
+        mean, sd = self.policy.posterior(x, ids)
+        estimates = {
+            m.id: ArmEstimate(
+                cost_usd=self.estimator.cost_usd(m, tokens, constraints.expected_output_tokens),
+                latency_ms=self.estimator.latency_ms(m),
+                quality=float(mean[i]),
+            )
+            for i, m in enumerate(models)
+        }
+        feasible, excluded = split_feasible(models, constraints, tokens, estimates)
+        if not feasible:
+            raise NoFeasibleModel(excluded)
+        arms = [m.id for m in feasible]
+        penalty = np.array(
+            [self.tradeoff.penalty(estimates[a].cost_usd, estimates[a].latency_ms) for a in arms]
+        )
+        utilities = self.policy.sample_utilities(x, arms, penalty, 1 + self.propensity_samples)
+        order = np.argsort(-utilities[0], kind="stable")
+        chosen = arms[int(order[0])]
+        propensity = float(np.mean(np.argmax(utilities, axis=1) == order[0]))
+        position = {a: i for i, a in enumerate(ids)}
+        candidates = tuple(
+            Candidate(
+                model=arms[j],
+                utility=float(utilities[0, j]),
+                expected_quality=float(mean[position[arms[j]]]),
+                quality_sd=float(sd[position[arms[j]]]),
+                est_cost_usd=estimates[arms[j]].cost_usd,
+                est_latency_ms=estimates[arms[j]].latency_ms,
+            )
+            for j in order
+        )
+        decision = Decision(
+            id=uuid.uuid4().hex,
+            model=chosen,
+            fallbacks=tuple(c.model for c in candidates[1:]),
+            propensity=propensity,
+            policy=self.policy.name,
+            prompt_tokens=tokens,
+            candidates=candidates,
+            excluded=excluded,
+        )
+        self._pending[decision.id] = _Pending(chosen, x, tokens)
+        while len(self._pending) > self.max_pending:
+            self._pending.popitem(last=False)
+        return decision
+
+    # -- learning --------------------------------------------------------------------------------
+    def feedback(
+        self,
+        decision: Decision | str,
+        *,
+        quality: float | None = None,
+        cost_usd: float | None = None,
+        latency_ms: float | None = None,
+        output_tokens: float | None = None,
+        error: str | None = None,
+    ) -> Outcome:
+        """Report what happened when the chosen model was called.
+
+        ``quality`` in [0, 1] is required unless ``error`` says the call failed (quality 0).
+        Each decision takes feedback once.
+        """
+        decision_id = decision.id if isinstance(decision, Decision) else decision
+        if not isinstance(decision_id, str):
+            raise invalid("decision", decision, "a Decision or a decision id")
+        q = _finite_in("quality", quality, 0.0, 1.0)
+        cost = _finite_in("cost_usd", cost_usd, 0.0)
+        latency = _finite_in("latency_ms", latency_ms, 0.0)
+        out_tokens = _finite_in("output_tokens", output_tokens, 0.0)
+        if error is not None and not isinstance(error, str):
+            raise invalid("error", error, "a string describing the failure, or None")
+        if q is None:
+            if error is None:
+                raise InvalidInput("feedback needs quality=... (in [0, 1]) or error=...")
+            q = 0.0
+        with self._lock:
+            pending = self._pending.pop(decision_id, None)
+            if pending is None:
+                raise UnknownDecision(
+                    f"decision {decision_id!r} is unknown to this engine or already has feedback"
+                )
+            if pending.model in self.registry:
+                model = self.registry[pending.model]
+                self.policy.update(pending.model, pending.context, q)
+                self.estimator.observe(
+                    model, pending.prompt_tokens, cost, latency, out_tokens, error is not None
+                )
+        reward = self.tradeoff.reward(q, cost or 0.0, latency or 0.0)
+        return Outcome(decision_id, pending.model, q, reward, cost, latency, error)
+
+    @property
+    def pending_decisions(self) -> int:
+        """Decisions still awaiting feedback."""
+        return len(self._pending)
+
+    # -- persistence ----------------------------------------------------------------------------
+    def _embedder_spec(self) -> dict[str, Any]:
+        inner = self.embedder.inner
+        if isinstance(inner, MiniLMEmbedder):
+            return {"kind": "minilm"}
+        if isinstance(inner, HashingEmbedder):
+            return {"kind": "hashing", "dim": inner.dim}
+        return {"kind": "custom", "dim": inner.dim}
+
+    def save(self, path: str | Path) -> Path:
+        """Save everything learned into the folder ``path`` (atomic; returns the file written)."""
+        target = Path(path) / STATE_FILE
+        with self._lock:
+            state = self.policy.get_state()
+            pending_ids = list(self._pending)
+            pending = [self._pending[i] for i in pending_ids]
+            header = {
+                "registry": self.registry.to_records(),
+                "registry_history": [vars(c) for c in self.registry.history],
+                "policy": {"name": self.policy.name, "params": self.policy.get_params()},
+                "policy_arms": state.arms,
+                "rng_state": state.rng_state,
+                "embedder": self._embedder_spec(),
+                "context": {
+                    "embedding_dim": self.context.embedding_dim,
+                    "n_components": self.context.n_components,
+                    "seed": self.context.seed,
+                },
+                "tradeoff": self.tradeoff.model_dump(),
+                "estimator": {
+                    "default_output_tokens": self.estimator.default_output_tokens,
+                    "latency_halflife": self.estimator.latency_halflife,
+                    "stats": self.estimator.to_records(),
+                },
+                "propensity_samples": self.propensity_samples,
+                "max_pending": self.max_pending,
+                "pending": [
+                    {"id": i, "model": p.model, "prompt_tokens": p.prompt_tokens}
+                    for i, p in zip(pending_ids, pending, strict=True)
+                ],
+            }
+            arrays = {
+                "policy_cov": state.cov,
+                "policy_targets": state.weighted_targets,
+                "policy_counts": state.counts,
+                "pending_contexts": np.array([p.context for p in pending])
+                if pending
+                else np.zeros((0, self.context.dim)),
+            }
+            write_state(target, header, arrays)
+        return target
+
+    @classmethod
+    def load(cls, path: str | Path, *, embedder: Embedder | None = None) -> Engine:
+        """Load what `save` wrote. A custom embedder must be passed again as ``embedder``."""
+        header, arrays = read_state(Path(path) / STATE_FILE)
+        try:
+            return cls._from_state(header, arrays, embedder)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            if isinstance(exc, StateFileError):
+                raise
+            raise StateFileError(f"saved engine state is inconsistent: {exc!r}") from None
+
+    @classmethod
+    def _from_state(
+        cls, header: dict[str, Any], arrays: dict[str, np.ndarray], embedder: Embedder | None
+    ) -> Engine:
+        spec = header["embedder"]
+        if embedder is None:
+            if spec["kind"] == "minilm":
+                embedder = MiniLMEmbedder()
+            elif spec["kind"] == "hashing":
+                embedder = HashingEmbedder(dim=int(spec["dim"]))
+            else:
+                raise StateFileError("this state used a custom embedder: pass embedder=... to load")
+        policy_info = header["policy"]
+        if policy_info["name"] not in POLICIES:
+            raise StateFileError(f"unknown policy {policy_info['name']!r} in saved state")
+        policy = POLICIES[policy_info["name"]](**policy_info["params"])
+        policy.set_state(
+            PolicyState(
+                arms=list(header["policy_arms"]),
+                cov=arrays["policy_cov"],
+                weighted_targets=arrays["policy_targets"],
+                counts=arrays["policy_counts"],
+                rng_state=header["rng_state"],
+            )
+        )
+        registry = Registry.from_records(header["registry"], origin="saved state")
+        registry.history = [RegistryChange(**c) for c in header["registry_history"]]
+        est = header["estimator"]
+        estimator = CallEstimator(est["default_output_tokens"], est["latency_halflife"])
+        estimator.load_records(est["stats"])
+        ctx = header["context"]
+        engine = cls(
+            registry,
+            policy=policy,
+            embedder=embedder,
+            context=ContextBuilder(ctx["embedding_dim"], ctx["n_components"], ctx["seed"]),
+            tradeoff=Tradeoff(**header["tradeoff"]),
+            estimator=estimator,
+            propensity_samples=int(header["propensity_samples"]),
+            max_pending=int(header["max_pending"]),
+        )
+        contexts = arrays["pending_contexts"]
+        for row, item in zip(contexts, header["pending"], strict=True):
+            engine._pending[item["id"]] = _Pending(item["model"], row, int(item["prompt_tokens"]))
+        return engine

@@ -1,0 +1,218 @@
+"""Model profiles and the registry that holds them (TOML / JSON, validated, with change history).
+
+>>> from banditroute.registry import ModelProfile, Registry
+>>> reg = Registry([ModelProfile(id="small", provider="acme", input_usd_per_mtok=0.2,
+...                              output_usd_per_mtok=0.2)])
+>>> reg.add(ModelProfile(id="big", provider="acme", input_usd_per_mtok=10, output_usd_per_mtok=30))
+>>> reg.deprecate("small", replacement="big")
+>>> [m.id for m in reg.active()], [c.action for c in reg.history]
+(['big'], ['add', 'add', 'deprecate'])
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import tomllib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import tomli_w
+from pydantic import Field, field_validator
+
+from ._validation import StrictModel
+from .errors import RegistryError, UnknownModel
+
+__all__ = ["ModelProfile", "Registry", "RegistryChange", "example_registry_path"]
+
+
+class ModelProfile(StrictModel):
+    """What the router knows about one model before calling it.
+
+    Prices are list prices in USD per million tokens; latency is a typical end-to-end figure
+    that the engine refines from feedback.
+    """
+
+    error_class = RegistryError
+
+    id: str = Field(min_length=1)
+    provider: str = Field(min_length=1)
+    family: str = ""
+    capabilities: frozenset[str] = frozenset()
+    context_window: int = Field(default=8192, gt=0)
+    input_usd_per_mtok: float = Field(ge=0)
+    output_usd_per_mtok: float = Field(ge=0)
+    typical_latency_ms: float = Field(default=1000.0, gt=0)
+    requests_per_minute: int | None = Field(default=None, gt=0)
+    tokens_per_minute: int | None = Field(default=None, gt=0)
+    deprecated: bool = False
+    replacement: str | None = None
+    source: str = ""
+
+    @field_validator("capabilities", mode="before")
+    @classmethod
+    def _lowercase_capabilities(cls, value: object) -> object:
+        if isinstance(value, str):
+            raise ValueError("capabilities must be a list of names, not one string")
+        if isinstance(value, Iterable):
+            return frozenset(str(v).strip().lower() for v in value)
+        return value
+
+    def cost_usd(self, input_tokens: float, output_tokens: float) -> float:
+        """Price of one call with these token counts.
+
+        >>> ModelProfile(id="m", provider="p", input_usd_per_mtok=1, output_usd_per_mtok=2).cost_usd(
+        ...     1000, 500)
+        0.002
+        """
+        return (input_tokens * self.input_usd_per_mtok + output_tokens * self.output_usd_per_mtok) / 1e6
+
+
+@dataclass(frozen=True)
+class RegistryChange:
+    """One run-time edit of the registry."""
+
+    time: float
+    action: str  # "add" | "remove" | "deprecate"
+    model_id: str
+    detail: str = ""
+
+
+class Registry:
+    """An ordered, validated set of `ModelProfile`, with a history of changes.
+
+    Parameters
+    ----------
+    models : iterable of ModelProfile
+        Initial models; ids must be unique.
+    """
+
+    def __init__(self, models: Iterable[ModelProfile] = ()) -> None:
+        self._models: dict[str, ModelProfile] = {}
+        self.history: list[RegistryChange] = []
+        for model in models:
+            self.add(model)
+
+    # -- queries -----------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def __iter__(self) -> Iterator[ModelProfile]:
+        return iter(self._models.values())
+
+    def __contains__(self, model_id: object) -> bool:
+        return model_id in self._models
+
+    def __getitem__(self, model_id: str) -> ModelProfile:
+        try:
+            return self._models[model_id]
+        except KeyError:
+            raise UnknownModel(
+                f"model {model_id!r} is not in the registry (known: {', '.join(self.ids)})"
+            ) from None
+
+    @property
+    def ids(self) -> list[str]:
+        """Model ids in registry order."""
+        return list(self._models)
+
+    def active(self) -> list[ModelProfile]:
+        """Models that are not deprecated."""
+        return [m for m in self._models.values() if not m.deprecated]
+
+    # -- edits -------------------------------------------------------------------------------
+    def add(self, model: ModelProfile) -> None:
+        """Add a model; its id must be new."""
+        if not isinstance(model, ModelProfile):
+            raise RegistryError(f"model == {model!r}, must be a ModelProfile")
+        if model.id in self._models:
+            raise RegistryError(f"id == {model.id!r}, must be unique (it is already registered)")
+        self._models[model.id] = model
+        self.history.append(RegistryChange(time.time(), "add", model.id))
+
+    def remove(self, model_id: str) -> ModelProfile:
+        """Remove a model and return its profile."""
+        model = self[model_id]
+        del self._models[model_id]
+        self.history.append(RegistryChange(time.time(), "remove", model_id))
+        return model
+
+    def deprecate(self, model_id: str, replacement: str | None = None) -> None:
+        """Mark a model deprecated (excluded by default), optionally naming its replacement."""
+        if replacement is not None and replacement not in self._models:
+            raise RegistryError(f"replacement == {replacement!r}, must be a registered model id")
+        model = self[model_id]
+        self._models[model_id] = model.model_copy(
+            update={"deprecated": True, "replacement": replacement}
+        )
+        self.history.append(
+            RegistryChange(time.time(), "deprecate", model_id, replacement or "")
+        )
+
+    # -- files -------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path) -> Registry:
+        """Read a registry from ``.toml`` or ``.json`` (a list of models under the key ``model``)."""
+        path = Path(path)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise RegistryError(f"cannot read registry file {str(path)!r}: {exc}") from exc
+        try:
+            if path.suffix.lower() == ".json":
+                data = json.loads(raw)
+            elif path.suffix.lower() == ".toml":
+                data = tomllib.loads(raw.decode("utf-8"))
+            else:
+                raise RegistryError(f"registry file == {str(path)!r}, must end in .toml or .json")
+        except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise RegistryError(f"registry file {str(path)!r} is not valid: {exc}") from exc
+        return cls.from_records(data, origin=str(path))
+
+    @classmethod
+    def from_records(cls, data: object, origin: str = "registry") -> Registry:
+        """Build from ``{"model": [{...}, ...]}`` as read from a file."""
+        if not isinstance(data, dict) or not isinstance(data.get("model"), list):
+            raise RegistryError(f"{origin}: must hold a list of models under the key 'model'")
+        unknown = set(data) - {"model"}
+        if unknown:
+            raise RegistryError(f"{origin}: unknown top-level field(s) {sorted(unknown)}")
+        models = []
+        for index, record in enumerate(data["model"]):
+            if not isinstance(record, dict):
+                raise RegistryError(f"{origin}: model #{index} must be a table of fields")
+            try:
+                models.append(ModelProfile(**record))
+            except RegistryError as exc:
+                raise RegistryError(f"{origin}: model #{index}: {exc}") from None
+        return cls(models)
+
+    def to_records(self) -> dict[str, list[dict[str, object]]]:
+        """The file form: ``{"model": [...]}`` with None fields left out."""
+        records = []
+        for model in self._models.values():
+            record = model.model_dump(exclude_none=True)
+            record["capabilities"] = sorted(model.capabilities)
+            records.append(record)
+        return {"model": records}
+
+    def save(self, path: str | Path) -> None:
+        """Write ``.toml`` or ``.json``; the format follows the file name."""
+        path = Path(path)
+        records = self.to_records()
+        if path.suffix.lower() == ".json":
+            path.write_text(json.dumps(records, indent=2))
+        elif path.suffix.lower() == ".toml":
+            path.write_text(tomli_w.dumps(records))
+        else:
+            raise RegistryError(f"registry file == {str(path)!r}, must end in .toml or .json")
+
+
+def example_registry_path() -> Path:
+    """The shipped registry of the 11 RouterBench models with their list prices (sources inside).
+
+    >>> len(Registry.load(example_registry_path()))
+    11
+    """
+    return Path(__file__).parent / "data" / "routerbench_models.toml"
