@@ -183,12 +183,10 @@ class Engine:
         models = list(self.registry)
         ids = [m.id for m in models]
         mean, sd = self.policy.posterior(x, ids)
+        costs = self.estimator.costs_usd(models, tokens, x, constraints.expected_output_tokens)
+        latencies = self.estimator.latencies_ms(models)
         estimates = {
-            m.id: ArmEstimate(
-                cost_usd=self.estimator.cost_usd(m, tokens, constraints.expected_output_tokens),
-                latency_ms=self.estimator.latency_ms(m),
-                quality=float(mean[i]),
-            )
+            m.id: ArmEstimate(float(costs[i]), float(latencies[i]), float(mean[i]))
             for i, m in enumerate(models)
         }
         feasible, excluded = split_feasible(models, constraints, tokens, estimates)
@@ -268,7 +266,8 @@ class Engine:
                 model = self.registry[pending.model]
                 self.policy.update(pending.model, pending.context, q)
                 self.estimator.observe(
-                    model, pending.prompt_tokens, cost, latency, out_tokens, error is not None
+                    model, pending.context, pending.prompt_tokens, cost, latency, out_tokens,
+                    error is not None,
                 )
         reward = self.tradeoff.reward(q, cost or 0.0, latency or 0.0)
         return Outcome(decision_id, pending.model, q, reward, cost, latency, error)
@@ -300,6 +299,7 @@ class Engine:
                 "policy": {"name": self.policy.name, "params": self.policy.get_params()},
                 "policy_arms": state.arms,
                 "rng_state": state.rng_state,
+                "estimator": self.estimator.to_records(),
                 "embedder": self._embedder_spec(),
                 "context": {
                     "embedding_dim": self.context.embedding_dim,
@@ -307,11 +307,6 @@ class Engine:
                     "seed": self.context.seed,
                 },
                 "tradeoff": self.tradeoff.model_dump(),
-                "estimator": {
-                    "default_output_tokens": self.estimator.default_output_tokens,
-                    "latency_halflife": self.estimator.latency_halflife,
-                    "stats": self.estimator.to_records(),
-                },
                 "propensity_samples": self.propensity_samples,
                 "max_pending": self.max_pending,
                 "pending": [
@@ -320,9 +315,8 @@ class Engine:
                 ],
             }
             arrays = {
-                "policy_cov": state.cov,
-                "policy_targets": state.weighted_targets,
-                "policy_counts": state.counts,
+                **state.arrays,
+                **self.estimator.arrays(),
                 "pending_contexts": np.array([p.context for p in pending])
                 if pending
                 else np.zeros((0, self.context.dim)),
@@ -357,20 +351,10 @@ class Engine:
         if policy_info["name"] not in POLICIES:
             raise StateFileError(f"unknown policy {policy_info['name']!r} in saved state")
         policy = POLICIES[policy_info["name"]](**policy_info["params"])
-        policy.set_state(
-            PolicyState(
-                arms=list(header["policy_arms"]),
-                cov=arrays["policy_cov"],
-                weighted_targets=arrays["policy_targets"],
-                counts=arrays["policy_counts"],
-                rng_state=header["rng_state"],
-            )
-        )
+        policy.set_state(PolicyState(list(header["policy_arms"]), arrays, header["rng_state"]))
         registry = Registry.from_records(header["registry"], origin="saved state")
         registry.history = [RegistryChange(**c) for c in header["registry_history"]]
-        est = header["estimator"]
-        estimator = CallEstimator(est["default_output_tokens"], est["latency_halflife"])
-        estimator.load_records(est["stats"])
+        estimator = CallEstimator.from_records(header["estimator"], arrays)
         ctx = header["context"]
         engine = cls(
             registry,

@@ -1,25 +1,32 @@
 """Per-model cost and latency estimates made before a call, refined from feedback.
 
 Cost is not learned by the bandit: it follows from list prices, the prompt's token count and the
-model's typical answer length (a running mean of observed output tokens). Latency is an
-exponentially weighted mean of observed latencies, starting from the profile's typical figure.
+model's expected answer length for this kind of prompt (a ridge regression of observed output
+tokens on the context, per model). Latency is an exponentially weighted mean of observed
+latencies, starting from the profile's typical figure.
 
+>>> import numpy as np
 >>> from banditroute.estimates import CallEstimator
 >>> from banditroute.registry import ModelProfile
 >>> m = ModelProfile(id="m", provider="p", input_usd_per_mtok=1, output_usd_per_mtok=2)
->>> est = CallEstimator(default_output_tokens=100)
->>> est.cost_usd(m, prompt_tokens=1000)
+>>> est, x = CallEstimator(default_output_tokens=100), np.array([1.0, 0.5])
+>>> float(est.costs_usd([m], 1000, x)[0])
 0.0012
->>> est.observe(m, prompt_tokens=1000, cost_usd=0.002, latency_ms=500.0)
->>> est.cost_usd(m, prompt_tokens=1000) > 0.0012
-True
+>>> for _ in range(20):
+...     est.observe(m, x, prompt_tokens=1000, cost_usd=0.002, latency_ms=500.0)
+>>> round(float(est.costs_usd([m], 1000, x)[0]), 4), round(float(est.latencies_ms([m])[0]))
+(0.002, 500)
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 from .errors import invalid
+from .linear import RidgeArms
 from .registry import ModelProfile
 
 __all__ = ["CallEstimator", "ModelCallStats"]
@@ -27,12 +34,10 @@ __all__ = ["CallEstimator", "ModelCallStats"]
 
 @dataclass
 class ModelCallStats:
-    """What feedback taught about one model's calls."""
+    """What feedback taught about one model's calls, beyond answer length."""
 
     calls: int = 0
     errors: int = 0
-    output_tokens_sum: float = 0.0
-    output_tokens_seen: int = 0
     latency_ewma_ms: float | None = None
 
 
@@ -48,41 +53,47 @@ class CallEstimator:
     """
 
     def __init__(self, default_output_tokens: int = 256, latency_halflife: float = 50.0) -> None:
-        if default_output_tokens < 0:
-            raise invalid("default_output_tokens", default_output_tokens, ">= 0")
-        if latency_halflife <= 0:
+        if not isinstance(default_output_tokens, int) or default_output_tokens < 0:
+            raise invalid("default_output_tokens", default_output_tokens, "an int >= 0")
+        if not latency_halflife > 0:
             raise invalid("latency_halflife", latency_halflife, "> 0")
         self.default_output_tokens = default_output_tokens
-        self.latency_halflife = latency_halflife
+        self.latency_halflife = float(latency_halflife)
         self.stats: dict[str, ModelCallStats] = {}
-
-    def _stats(self, model_id: str) -> ModelCallStats:
-        return self.stats.setdefault(model_id, ModelCallStats())
-
-    def output_tokens(self, model: ModelProfile) -> float:
-        """Expected answer length of this model."""
-        s = self.stats.get(model.id)
-        if s is None or s.output_tokens_seen == 0:
-            return float(self.default_output_tokens)
-        # Shrink towards the default with the weight of 2 pseudo-observations.
-        prior = 2.0
-        return (s.output_tokens_sum + prior * self.default_output_tokens) / (
-            s.output_tokens_seen + prior
+        self.answer_tokens = RidgeArms(
+            prior_intercept=float(default_output_tokens), intercept_precision=2.0
         )
 
-    def cost_usd(
-        self, model: ModelProfile, prompt_tokens: int, output_tokens: float | None = None
-    ) -> float:
-        """Estimated price of sending this prompt to this model."""
-        answer = self.output_tokens(model) if output_tokens is None else output_tokens
-        return model.cost_usd(prompt_tokens, answer)
+    def output_tokens(self, models: Sequence[ModelProfile], x: np.ndarray) -> np.ndarray:
+        """Expected answer length of each model for this context."""
+        idx = self.answer_tokens.ensure([m.id for m in models], x.size)
+        return np.maximum(self.answer_tokens.predict(idx, x), 0.0)
 
-    def latency_ms(self, model: ModelProfile) -> float:
-        """Estimated latency of one call."""
-        s = self.stats.get(model.id)
-        if s is None or s.latency_ewma_ms is None:
-            return model.typical_latency_ms
-        return s.latency_ewma_ms
+    def costs_usd(
+        self,
+        models: Sequence[ModelProfile],
+        prompt_tokens: int,
+        x: np.ndarray,
+        output_tokens: float | None = None,
+    ) -> np.ndarray:
+        """Estimated price of sending this prompt to each model."""
+        answer = (
+            self.output_tokens(models, x)
+            if output_tokens is None
+            else np.full(len(models), float(output_tokens))
+        )
+        return np.array(
+            [m.cost_usd(prompt_tokens, a) for m, a in zip(models, answer, strict=True)]
+        )
+
+    def latencies_ms(self, models: Sequence[ModelProfile]) -> np.ndarray:
+        """Estimated latency of one call to each model."""
+        out = np.empty(len(models))
+        for i, m in enumerate(models):
+            s = self.stats.get(m.id)
+            ewma = None if s is None else s.latency_ewma_ms
+            out[i] = m.typical_latency_ms if ewma is None else ewma
+        return out
 
     def error_rate(self, model_id: str) -> float:
         """Share of calls that failed (0 before any call)."""
@@ -92,6 +103,7 @@ class CallEstimator:
     def observe(
         self,
         model: ModelProfile,
+        x: np.ndarray,
         prompt_tokens: int,
         cost_usd: float | None = None,
         latency_ms: float | None = None,
@@ -99,15 +111,15 @@ class CallEstimator:
         error: bool = False,
     ) -> None:
         """Learn from one call's outcome; any of the measurements may be missing."""
-        s = self._stats(model.id)
+        s = self.stats.setdefault(model.id, ModelCallStats())
         s.calls += 1
         s.errors += int(error)
         if output_tokens is None and cost_usd is not None and model.output_usd_per_mtok > 0:
             input_cost = model.cost_usd(prompt_tokens, 0)
             output_tokens = max(0.0, (cost_usd - input_cost) * 1e6 / model.output_usd_per_mtok)
         if output_tokens is not None:
-            s.output_tokens_sum += output_tokens
-            s.output_tokens_seen += 1
+            i = int(self.answer_tokens.ensure([model.id], x.size)[0])
+            self.answer_tokens.update(i, x, float(output_tokens))
         if latency_ms is not None:
             if s.latency_ewma_ms is None:
                 s.latency_ewma_ms = float(latency_ms)
@@ -118,11 +130,29 @@ class CallEstimator:
     def forget(self, model_id: str) -> None:
         """Drop a model's statistics."""
         self.stats.pop(model_id, None)
+        if model_id in self.answer_tokens.index:
+            self.answer_tokens.remove(model_id)
 
-    def to_records(self) -> dict[str, dict[str, float | int | None]]:
-        """JSON-able form for saving."""
-        return {k: asdict(v) for k, v in self.stats.items()}
+    def to_records(self) -> dict[str, object]:
+        """JSON-able part of the state (the answer-length regressions go in `arrays`)."""
+        return {
+            "default_output_tokens": self.default_output_tokens,
+            "latency_halflife": self.latency_halflife,
+            "stats": {k: asdict(v) for k, v in self.stats.items()},
+            "answer_token_models": list(self.answer_tokens.index),
+        }
 
-    def load_records(self, records: dict[str, dict[str, float | int | None]]) -> None:
-        """Restore what `to_records` returned."""
-        self.stats = {k: ModelCallStats(**v) for k, v in records.items()}  # type: ignore[arg-type]
+    def arrays(self) -> dict[str, np.ndarray]:
+        return self.answer_tokens.arrays("answer_tokens_")
+
+    @classmethod
+    def from_records(cls, records: dict[str, object], arrays: dict[str, np.ndarray]) -> CallEstimator:
+        """Rebuild what `to_records` and `arrays` saved."""
+        est = cls(int(records["default_output_tokens"]), float(records["latency_halflife"]))  # type: ignore[call-overload]
+        stats = records["stats"]
+        assert isinstance(stats, dict)
+        est.stats = {k: ModelCallStats(**v) for k, v in stats.items()}
+        keys = records["answer_token_models"]
+        assert isinstance(keys, list)
+        est.answer_tokens.load_arrays(keys, arrays, "answer_tokens_")
+        return est

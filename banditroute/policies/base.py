@@ -1,8 +1,7 @@
 """The base policy: a Bayesian linear-regression posterior of quality per model, and validation.
 
-Every policy learns the same thing: for each model, quality ≈ θ·x with a Gaussian posterior over θ,
-kept as a covariance updated by Sherman–Morrison (O(d²) per update, no inverse or factorisation
-per decision). Policies differ only in how they turn the posterior mean and spread of θ·x into
+Every policy learns the same thing: for each model, quality ≈ θ·x with a Gaussian posterior over θ
+(`RidgeArms`: O(d²) per update, no inverse or factorisation per decision). Policies differ only in how they turn the posterior mean and spread of θ·x into
 utilities; the engine subtracts the known cost / latency penalty and takes the argmax.
 
 Public methods validate once and call the private ``_utilities``.
@@ -18,7 +17,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import StateFileError, UnknownModel, invalid
+from ..errors import StateFileError, invalid
+from ..linear import RidgeArms
 
 __all__ = ["Policy", "PolicyState"]
 
@@ -28,9 +28,7 @@ class PolicyState:
     """Everything a policy learned, as plain arrays and JSON-able values (no pickle)."""
 
     arms: list[str]
-    cov: np.ndarray  # (K, d, d)
-    weighted_targets: np.ndarray  # (K, d): prior precision @ prior mean + Σ x y / σ²
-    counts: np.ndarray  # (K,)
+    arrays: dict[str, np.ndarray]
     rng_state: dict[str, Any]
 
 
@@ -46,16 +44,21 @@ def _check_context(context: object) -> np.ndarray:
 class Policy(ABC):
     """Base class: per-model Gaussian posterior of quality given the context.
 
+    The posterior of θ is N(B⁻¹t, σ²B⁻¹) with B = prior precision + Σxxᵀ (the ridge of
+    `RidgeArms`); σ², the model's noise variance, is estimated from its own residuals.
+
     Parameters
     ----------
     prior_quality : float
         Prior mean of a model's quality before any feedback.
     prior_precision : float
-        Prior precision of the context weights (larger: trust the context less at first).
+        Prior precision of the context weights, in pseudo-observations (ridge penalty).
     intercept_precision : float
-        Prior precision of each model's intercept (its context-free average quality).
+        Prior precision of each model's intercept (its context-free quality), likewise.
     noise_variance : float
-        Variance of observed quality around θ·x.
+        Prior guess of the variance of observed quality around θ·x.
+    noise_prior_weight : float
+        How many observations that guess is worth against the measured residuals.
     seed : int, optional
         Seed of the policy's own random generator.
     """
@@ -66,32 +69,25 @@ class Policy(ABC):
         self,
         *,
         prior_quality: float = 0.5,
-        prior_precision: float = 10.0,
-        intercept_precision: float = 16.0,
+        prior_precision: float = 1.0,
+        intercept_precision: float = 1.0,
         noise_variance: float = 0.25,
+        noise_prior_weight: float = 5.0,
         seed: int | None = None,
     ) -> None:
-        for pname, value in (
-            ("prior_precision", prior_precision),
-            ("intercept_precision", intercept_precision),
-            ("noise_variance", noise_variance),
-        ):
+        for pname, value in (("noise_variance", noise_variance),
+                             ("noise_prior_weight", noise_prior_weight)):
             if not (isinstance(value, int | float) and np.isfinite(value) and value > 0):
                 raise invalid(pname, value, "a finite number > 0")
-        if not (isinstance(prior_quality, int | float) and np.isfinite(prior_quality)):
-            raise invalid("prior_quality", prior_quality, "a finite number")
+        self._ridge = RidgeArms(prior_quality, intercept_precision, prior_precision)
         self.prior_quality = float(prior_quality)
         self.prior_precision = float(prior_precision)
         self.intercept_precision = float(intercept_precision)
         self.noise_variance = float(noise_variance)
+        self.noise_prior_weight = float(noise_prior_weight)
         self.seed = seed
         self._rng = np.random.default_rng(seed)
-        self._dim: int | None = None
-        self._index: dict[str, int] = {}
-        self._cov = np.zeros((0, 0, 0))
-        self._targets = np.zeros((0, 0))
-        self._mean = np.zeros((0, 0))
-        self._counts = np.zeros(0)
+        self._sse = np.zeros(0)  # per arm: sum of squared one-step-ahead residuals
 
     # -- parameters ---------------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
@@ -114,34 +110,13 @@ class Policy(ABC):
     @property
     def arms(self) -> list[str]:
         """Models this policy has a posterior for."""
-        return list(self._index)
-
-    def _prior(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
-        precision = np.full(dim, self.prior_precision)
-        precision[0] = self.intercept_precision
-        mean = np.zeros(dim)
-        mean[0] = self.prior_quality
-        return np.diag(1.0 / precision), precision * mean
+        return list(self._ridge.index)
 
     def _ensure(self, arms: Sequence[str], dim: int) -> np.ndarray:
-        if self._dim is None:
-            self._dim = dim
-            self._cov = np.zeros((0, dim, dim))
-            self._targets = np.zeros((0, dim))
-            self._mean = np.zeros((0, dim))
-        elif dim != self._dim:
-            raise invalid("context.shape", (dim,), f"({self._dim},), as in earlier calls")
-        new = [a for a in dict.fromkeys(arms) if a not in self._index]
-        if new:
-            cov, targets = self._prior(dim)
-            k = len(new)
-            self._cov = np.concatenate([self._cov, np.repeat(cov[None], k, axis=0)])
-            self._targets = np.concatenate([self._targets, np.repeat(targets[None], k, axis=0)])
-            self._mean = np.concatenate([self._mean, np.repeat((cov @ targets)[None], k, axis=0)])
-            self._counts = np.concatenate([self._counts, np.zeros(k)])
-            for a in new:
-                self._index[a] = len(self._index)
-        return np.fromiter((self._index[a] for a in arms), dtype=np.intp, count=len(arms))
+        idx = self._ridge.ensure(arms, dim)
+        if self._sse.size < len(self._ridge.index):
+            self._sse = np.concatenate([self._sse, np.zeros(len(self._ridge.index) - self._sse.size)])
+        return idx
 
     @staticmethod
     def _check_arms(arms: Sequence[str]) -> list[str]:
@@ -152,31 +127,28 @@ class Policy(ABC):
 
     def reset_arm(self, arm: str) -> None:
         """Forget everything learned about one model (back to the prior)."""
-        if arm not in self._index or self._dim is None:
-            return
-        i = self._index[arm]
-        cov, targets = self._prior(self._dim)
-        self._cov[i], self._targets[i], self._mean[i], self._counts[i] = cov, targets, cov @ targets, 0
+        if arm in self._ridge.index:
+            self._ridge.reset(arm)
+            self._sse[self._ridge.index[arm]] = 0.0
 
     def remove_arm(self, arm: str) -> None:
         """Drop a model's posterior entirely."""
-        if arm not in self._index:
-            raise UnknownModel(f"policy has no model {arm!r}")
-        i = self._index.pop(arm)
-        self._cov = np.delete(self._cov, i, axis=0)
-        self._targets = np.delete(self._targets, i, axis=0)
-        self._mean = np.delete(self._mean, i, axis=0)
-        self._counts = np.delete(self._counts, i)
-        self._index = {a: j - (j > i) for a, j in self._index.items()}
+        i = self._ridge.index.get(arm)
+        self._ridge.remove(arm)
+        self._sse = np.delete(self._sse, i)
+
+    def noise_variances(self, idx: np.ndarray) -> np.ndarray:
+        """Current estimate of each arm's noise variance."""
+        w0 = self.noise_prior_weight
+        return (self.noise_variance * w0 + self._sse[idx]) / (w0 + self._ridge.counts[idx])
 
     # -- decisions ------------------------------------------------------------------------------
     def posterior(self, context: np.ndarray, arms: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation of each model's quality for this context."""
         x = _check_context(context)
         idx = self._ensure(self._check_arms(arms), x.size)
-        mean = self._mean[idx] @ x
-        spread = np.einsum("kij,j->ki", self._cov[idx], x) @ x
-        return mean, np.sqrt(np.maximum(spread, 0.0))
+        mean = self._ridge.predict(idx, x)
+        return mean, np.sqrt(self.noise_variances(idx) * self._ridge.spread(idx, x))
 
     def sample_utilities(
         self,
@@ -213,49 +185,32 @@ class Policy(ABC):
         if not isinstance(quality, int | float | np.floating) or not np.isfinite(quality):
             raise invalid("quality", quality, "a finite number")
         i = int(self._ensure(self._check_arms([arm]), x.size)[0])
-        u = x / np.sqrt(self.noise_variance)
-        cov_u = self._cov[i] @ u
-        self._cov[i] -= np.outer(cov_u, cov_u) / (1.0 + u @ cov_u)
-        self._targets[i] += x * (float(quality) / self.noise_variance)
-        self._mean[i] = self._cov[i] @ self._targets[i]
-        self._counts[i] += 1
+        residual = float(quality) - float(self._ridge.weights[i] @ x)
+        self._sse[i] += residual * residual
+        self._ridge.update(i, x, float(quality))
 
     def counts(self) -> dict[str, int]:
         """Number of updates per model since its last reset."""
-        return {a: int(self._counts[i]) for a, i in self._index.items()}
+        return {a: int(self._ridge.counts[i]) for a, i in self._ridge.index.items()}
 
     # -- state ---------------------------------------------------------------------------------
     def get_state(self) -> PolicyState:
         """What was learned, as arrays (copies)."""
-        return PolicyState(
-            arms=self.arms,
-            cov=self._cov.copy(),
-            weighted_targets=self._targets.copy(),
-            counts=self._counts.copy(),
-            rng_state=self._rng.bit_generator.state,
-        )
+        arrays = self._ridge.arrays("quality_")
+        arrays["quality_sse"] = self._sse.copy()
+        return PolicyState(self.arms, arrays, self._rng.bit_generator.state)
 
     def set_state(self, state: PolicyState) -> None:
         """Restore what `get_state` returned (shapes are checked)."""
-        k = len(state.arms)
-        if k and (
-            state.cov.ndim != 3
-            or state.cov.shape[0] != k
-            or state.cov.shape[1] != state.cov.shape[2]
-            or state.weighted_targets.shape != state.cov.shape[:2]
-            or state.counts.shape != (k,)
-        ):
-            raise StateFileError("policy state arrays have inconsistent shapes")
+        self._ridge.load_arrays(state.arms, state.arrays, "quality_")
+        sse = np.asarray(state.arrays["quality_sse"], dtype=np.float64)
+        if sse.shape != (len(state.arms),):
+            raise StateFileError("saved quality_sse has the wrong shape")
+        self._sse = sse
         try:
             self._rng.bit_generator.state = state.rng_state
         except (TypeError, ValueError, KeyError) as exc:
             raise StateFileError(f"policy random-generator state is invalid: {exc}") from None
-        self._index = {a: i for i, a in enumerate(state.arms)}
-        self._dim = int(state.cov.shape[1]) if k else None
-        self._cov = np.array(state.cov, dtype=np.float64)
-        self._targets = np.array(state.weighted_targets, dtype=np.float64)
-        self._mean = np.einsum("kij,kj->ki", self._cov, self._targets) if k else self._targets.copy()
-        self._counts = np.array(state.counts, dtype=np.float64)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())

@@ -1,0 +1,153 @@
+"""Per-key Bayesian ridge regression, y ≈ θ_k·x, with O(d²) Sherman–Morrison updates.
+
+Used for each model's quality (the policies) and answer length (the cost estimator). The first
+context component is the intercept and gets its own prior.
+
+>>> import numpy as np
+>>> from banditroute.linear import RidgeArms
+>>> ridge = RidgeArms(prior_intercept=0.5)
+>>> idx = ridge.ensure(["a"], dim=2)
+>>> for _ in range(100):
+...     ridge.update(0, np.array([1.0, 1.0]), 2.0)
+>>> round(float(ridge.predict(idx, np.array([1.0, 1.0]))[0]), 2)
+1.99
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .errors import StateFileError, UnknownModel, invalid
+
+__all__ = ["RidgeArms"]
+
+
+class RidgeArms:
+    """One ridge regression per key (model id), stored as stacked arrays for vectorised scoring.
+
+    Parameters
+    ----------
+    prior_intercept : float
+        Prior mean of the intercept (the first context component); other weights start at 0.
+    intercept_precision : float
+        Prior precision of the intercept, in pseudo-observations.
+    prior_precision : float
+        Prior precision of the other weights (ridge penalty).
+    """
+
+    def __init__(
+        self,
+        prior_intercept: float = 0.0,
+        intercept_precision: float = 1.0,
+        prior_precision: float = 1.0,
+    ) -> None:
+        for name, value in (
+            ("intercept_precision", intercept_precision),
+            ("prior_precision", prior_precision),
+        ):
+            if not (isinstance(value, int | float) and np.isfinite(value) and value > 0):
+                raise invalid(name, value, "a finite number > 0")
+        if not (isinstance(prior_intercept, int | float) and np.isfinite(prior_intercept)):
+            raise invalid("prior_intercept", prior_intercept, "a finite number")
+        self.prior_intercept = float(prior_intercept)
+        self.intercept_precision = float(intercept_precision)
+        self.prior_precision = float(prior_precision)
+        self.dim: int | None = None
+        self.index: dict[str, int] = {}
+        self.inv_gram = np.zeros((0, 0, 0))  # (K, d, d): B⁻¹, B = prior precision + Σ x xᵀ
+        self.targets = np.zeros((0, 0))  # (K, d): prior precision · prior mean + Σ x y
+        self.weights = np.zeros((0, 0))  # (K, d): B⁻¹ targets
+        self.counts = np.zeros(0)  # (K,)
+
+    def _prior(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        precision = np.full(dim, self.prior_precision)
+        precision[0] = self.intercept_precision
+        mean = np.zeros(dim)
+        mean[0] = self.prior_intercept
+        return np.diag(1.0 / precision), precision * mean
+
+    def ensure(self, keys: Sequence[str], dim: int) -> np.ndarray:
+        """Row indices of these keys, creating prior rows for new keys."""
+        if self.dim is None:
+            self.dim = dim
+            self.inv_gram = np.zeros((0, dim, dim))
+            self.targets = np.zeros((0, dim))
+            self.weights = np.zeros((0, dim))
+        elif dim != self.dim:
+            raise invalid("context.shape", (dim,), f"({self.dim},), as in earlier calls")
+        new = [k for k in dict.fromkeys(keys) if k not in self.index]
+        if new:
+            inv_gram, targets = self._prior(dim)
+            n = len(new)
+            self.inv_gram = np.concatenate([self.inv_gram, np.repeat(inv_gram[None], n, axis=0)])
+            self.targets = np.concatenate([self.targets, np.repeat(targets[None], n, axis=0)])
+            weights = (inv_gram @ targets)[None]
+            self.weights = np.concatenate([self.weights, np.repeat(weights, n, axis=0)])
+            self.counts = np.concatenate([self.counts, np.zeros(n)])
+            for key in new:
+                self.index[key] = len(self.index)
+        return np.fromiter((self.index[k] for k in keys), dtype=np.intp, count=len(keys))
+
+    def predict(self, idx: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Posterior-mean prediction θ_k·x for each row in ``idx``."""
+        return self.weights[idx] @ x
+
+    def spread(self, idx: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """xᵀB⁻¹x for each row: the prediction's variance in units of the noise variance."""
+        return np.maximum(np.einsum("kij,j->ki", self.inv_gram[idx], x) @ x, 0.0)
+
+    def update(self, i: int, x: np.ndarray, y: float) -> None:
+        """Add one observation to row ``i``."""
+        g = self.inv_gram[i] @ x
+        self.inv_gram[i] -= np.outer(g, g) / (1.0 + x @ g)
+        self.targets[i] += x * y
+        self.weights[i] = self.inv_gram[i] @ self.targets[i]
+        self.counts[i] += 1
+
+    def reset(self, key: str) -> None:
+        """Put one key back to the prior."""
+        if key in self.index and self.dim is not None:
+            i = self.index[key]
+            inv_gram, targets = self._prior(self.dim)
+            self.inv_gram[i], self.targets[i] = inv_gram, targets
+            self.weights[i], self.counts[i] = inv_gram @ targets, 0
+
+    def remove(self, key: str) -> None:
+        """Drop one key."""
+        if key not in self.index:
+            raise UnknownModel(f"no model {key!r} has been learned")
+        i = self.index.pop(key)
+        self.inv_gram = np.delete(self.inv_gram, i, axis=0)
+        self.targets = np.delete(self.targets, i, axis=0)
+        self.weights = np.delete(self.weights, i, axis=0)
+        self.counts = np.delete(self.counts, i)
+        self.index = {k: j - (j > i) for k, j in self.index.items()}
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        """State as named arrays (copies), for saving."""
+        return {
+            f"{prefix}inv_gram": self.inv_gram.copy(),
+            f"{prefix}targets": self.targets.copy(),
+            f"{prefix}counts": self.counts.copy(),
+        }
+
+    def load_arrays(self, keys: Sequence[str], arrays: dict[str, np.ndarray], prefix: str) -> None:
+        """Restore what `arrays` returned, for these keys in order (shapes are checked)."""
+        inv_gram = np.asarray(arrays[f"{prefix}inv_gram"], dtype=np.float64)
+        targets = np.asarray(arrays[f"{prefix}targets"], dtype=np.float64)
+        counts = np.asarray(arrays[f"{prefix}counts"], dtype=np.float64)
+        k = len(keys)
+        if k and (
+            inv_gram.ndim != 3
+            or inv_gram.shape[0] != k
+            or inv_gram.shape[1] != inv_gram.shape[2]
+            or targets.shape != inv_gram.shape[:2]
+            or counts.shape != (k,)
+        ):
+            raise StateFileError(f"saved {prefix or 'ridge '}arrays have inconsistent shapes")
+        self.index = {key: i for i, key in enumerate(keys)}
+        self.dim = int(inv_gram.shape[1]) if k else None
+        self.inv_gram, self.targets, self.counts = inv_gram, targets, counts
+        self.weights = np.einsum("kij,kj->ki", inv_gram, targets) if k else targets.copy()
