@@ -1,4 +1,4 @@
-"""banditroute: a contextual Thompson-sampling router that picks, prompt by prompt, which LLM to call.
+"""banditroute: a contextual Thompson-sampling router that picks which LLM to call, per prompt.
 
 >>> import banditroute
 >>> sorted(banditroute.__all__)[:3]

@@ -22,7 +22,10 @@ def _demo(args: argparse.Namespace) -> int:
 
     embedder = HashingEmbedder() if args.embedder == "hashing" else MiniLMEmbedder()
     report = run_demo(
-        n_prompts=args.prompts, seed=args.seed, embedder=embedder, cost_weight=args.cost_weight,
+        n_prompts=args.prompts,
+        seed=args.seed,
+        embedder=embedder,
+        cost_weight=args.cost_weight,
         progress=not args.quiet,
     )
     print(report.to_markdown())
@@ -34,12 +37,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="banditroute", description="Route each prompt to the LLM that is best for it."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="route a seeded synthetic workload and show what was learned")
+    demo = sub.add_parser(
+        "demo", help="route a seeded synthetic workload and show what was learned"
+    )
     demo.add_argument("--prompts", type=int, default=3000, help="stream length (default 3000)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--embedder", choices=["minilm", "hashing"], default="minilm")
-    demo.add_argument("--cost-weight", type=float, default=10.0,
-                      help="λ: quality points per USD (default 10)")
+    demo.add_argument(
+        "--cost-weight", type=float, default=10.0, help="λ: quality points per USD (default 10)"
+    )
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(run=_demo)
     return parser

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pydantic import Field, field_validator
 
@@ -69,7 +69,11 @@ class Constraints(StrictModel):
     expected_output_tokens: int | None = Field(default=None, ge=0)
 
     @field_validator(
-        "capabilities", "allow_models", "deny_models", "allow_providers", "deny_providers",
+        "capabilities",
+        "allow_models",
+        "deny_models",
+        "allow_providers",
+        "deny_providers",
         mode="before",
     )
     @classmethod
@@ -79,8 +83,7 @@ class Constraints(StrictModel):
         return value
 
 
-@dataclass(frozen=True)
-class ArmEstimate:
+class ArmEstimate(NamedTuple):
     """Estimates for one model on one prompt, made before the call."""
 
     cost_usd: float
@@ -116,7 +119,10 @@ def _estimate_reason(estimate: ArmEstimate, c: Constraints) -> str | None:
     if c.max_cost_usd is not None and estimate.cost_usd > c.max_cost_usd:
         return f"estimated cost {estimate.cost_usd:.3g} USD > max_cost_usd {c.max_cost_usd:.3g}"
     if c.max_latency_ms is not None and estimate.latency_ms > c.max_latency_ms:
-        return f"estimated latency {estimate.latency_ms:.0f} ms > max_latency_ms {c.max_latency_ms:.0f}"
+        return (
+            f"estimated latency {estimate.latency_ms:.0f} ms > "
+            f"max_latency_ms {c.max_latency_ms:.0f}"
+        )
     if c.min_quality is not None and estimate.quality < c.min_quality:
         return f"expected quality {estimate.quality:.3f} < min_quality {c.min_quality:.3f}"
     return None

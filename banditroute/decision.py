@@ -13,12 +13,12 @@ chose a (propensity 0.90, policy thompson) for a prompt of ~12 tokens
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 __all__ = ["Candidate", "Decision", "Outcome"]
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     """One feasible model as the policy saw it for this prompt."""
 
     model: str

@@ -89,8 +89,12 @@ def run_demo(
         decision = engine.choose(log.prompts[i])
         j = column[decision.model]
         chosen[i] = j
-        engine.feedback(decision, quality=float(log.quality[i, j]), cost_usd=float(log.cost[i, j]),
-                        latency_ms=float(log.latency[i, j]) if log.latency is not None else None)
+        engine.feedback(
+            decision,
+            quality=float(log.quality[i, j]),
+            cost_usd=float(log.cost[i, j]),
+            latency_ms=float(log.latency[i, j]) if log.latency is not None else None,
+        )
     rows = np.arange(n_prompts)
     reward_all = log.quality - cost_weight * log.cost
     best = int(np.argmax(reward_all.mean(axis=0)))

@@ -17,8 +17,8 @@ The engine only wires the parts together; each part lives in its own module.
 
 from __future__ import annotations
 
+import secrets
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -85,8 +85,6 @@ class Engine:
         λ (per USD) and μ (per ms) of reward = quality − λ·cost − μ·latency.
     estimator : CallEstimator, optional
         Cost and latency estimates per model.
-    propensity_samples : int
-        Monte-Carlo draws used to estimate a decision's propensity.
     max_pending : int
         Decisions kept awaiting feedback; the oldest are forgotten beyond this.
     seed : int, optional
@@ -102,7 +100,6 @@ class Engine:
         context: ContextBuilder | None = None,
         tradeoff: Tradeoff | None = None,
         estimator: CallEstimator | None = None,
-        propensity_samples: int = 200,
         max_pending: int = 100_000,
         seed: int | None = None,
     ) -> None:
@@ -111,8 +108,6 @@ class Engine:
             raise invalid("models", [], "at least one ModelProfile")
         if policy is not None and not isinstance(policy, Policy):
             raise invalid("policy", policy, "a banditroute Policy")
-        if not isinstance(propensity_samples, int) or propensity_samples < 1:
-            raise invalid("propensity_samples", propensity_samples, "an int >= 1")
         if not isinstance(max_pending, int) or max_pending < 1:
             raise invalid("max_pending", max_pending, "an int >= 1")
         self.policy = policy if policy is not None else LinearThompsonSampling(seed=seed)
@@ -121,11 +116,12 @@ class Engine:
         self.context = context if context is not None else ContextBuilder(self.embedder.dim)
         if self.context.embedding_dim != self.embedder.dim:
             raise invalid(
-                "context.embedding_dim", self.context.embedding_dim, f"{self.embedder.dim} (the embedder's dim)"
+                "context.embedding_dim",
+                self.context.embedding_dim,
+                f"{self.embedder.dim} (the embedder's dim)",
             )
         self.tradeoff = tradeoff if tradeoff is not None else Tradeoff()
         self.estimator = estimator if estimator is not None else CallEstimator()
-        self.propensity_samples = propensity_samples
         self.max_pending = max_pending
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
         self._lock = threading.RLock()
@@ -181,39 +177,46 @@ class Engine:
 
     def _choose_locked(self, x: np.ndarray, tokens: int, constraints: Constraints) -> Decision:
         models = list(self.registry)
-        ids = [m.id for m in models]
-        mean, sd = self.policy.posterior(x, ids)
+        mean, sd = self.policy.posterior(x, [m.id for m in models])
         costs = self.estimator.costs_usd(models, tokens, x, constraints.expected_output_tokens)
         latencies = self.estimator.latencies_ms(models)
         estimates = {
-            m.id: ArmEstimate(float(costs[i]), float(latencies[i]), float(mean[i]))
-            for i, m in enumerate(models)
+            m.id: ArmEstimate(c, lat, q)
+            for m, c, lat, q in zip(
+                models, costs.tolist(), latencies.tolist(), mean.tolist(), strict=True
+            )
         }
         feasible, excluded = split_feasible(models, constraints, tokens, estimates)
         if not feasible:
             raise NoFeasibleModel(excluded)
         arms = [m.id for m in feasible]
-        penalty = np.array(
-            [self.tradeoff.penalty(estimates[a].cost_usd, estimates[a].latency_ms) for a in arms]
+        rows = np.array([position for position, m in enumerate(models) if m.id not in excluded])
+        penalty = (
+            self.tradeoff.cost_weight * costs[rows] + self.tradeoff.latency_weight * latencies[rows]
         )
-        utilities = self.policy.sample_utilities(x, arms, penalty, 1 + self.propensity_samples)
+        feasible_mean, feasible_sd = mean[rows], sd[rows]
+        utilities = self.policy.utilities_from_posterior(
+            feasible_mean, feasible_sd, penalty, 1, arms
+        )
         order = np.argsort(-utilities[0], kind="stable")
         chosen = arms[int(order[0])]
-        propensity = float(np.mean(np.argmax(utilities, axis=1) == order[0]))
-        position = {a: i for i, a in enumerate(ids)}
+        propensity = self.policy.propensity(
+            feasible_mean, feasible_sd, penalty, int(order[0]), arms
+        )
+        ranked = rows[order]
         candidates = tuple(
-            Candidate(
-                model=arms[j],
-                utility=float(utilities[0, j]),
-                expected_quality=float(mean[position[arms[j]]]),
-                quality_sd=float(sd[position[arms[j]]]),
-                est_cost_usd=estimates[arms[j]].cost_usd,
-                est_latency_ms=estimates[arms[j]].latency_ms,
+            map(
+                Candidate,
+                [arms[j] for j in order.tolist()],
+                utilities[0, order].tolist(),
+                mean[ranked].tolist(),
+                sd[ranked].tolist(),
+                costs[ranked].tolist(),
+                latencies[ranked].tolist(),
             )
-            for j in order
         )
         decision = Decision(
-            id=uuid.uuid4().hex,
+            id=secrets.token_hex(16),
             model=chosen,
             fallbacks=tuple(c.model for c in candidates[1:]),
             propensity=propensity,
@@ -266,7 +269,12 @@ class Engine:
                 model = self.registry[pending.model]
                 self.policy.update(pending.model, pending.context, q)
                 self.estimator.observe(
-                    model, pending.context, pending.prompt_tokens, cost, latency, out_tokens,
+                    model,
+                    pending.context,
+                    pending.prompt_tokens,
+                    cost,
+                    latency,
+                    out_tokens,
                     error is not None,
                 )
         reward = self.tradeoff.reward(q, cost or 0.0, latency or 0.0)
@@ -307,7 +315,6 @@ class Engine:
                     "seed": self.context.seed,
                 },
                 "tradeoff": self.tradeoff.model_dump(),
-                "propensity_samples": self.propensity_samples,
                 "max_pending": self.max_pending,
                 "pending": [
                     {"id": i, "model": p.model, "prompt_tokens": p.prompt_tokens}
@@ -363,7 +370,6 @@ class Engine:
             context=ContextBuilder(ctx["embedding_dim"], ctx["n_components"], ctx["seed"]),
             tradeoff=Tradeoff(**header["tradeoff"]),
             estimator=estimator,
-            propensity_samples=int(header["propensity_samples"]),
             max_pending=int(header["max_pending"]),
         )
         contexts = arrays["pending_contexts"]

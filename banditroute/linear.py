@@ -60,6 +60,7 @@ class RidgeArms:
         self.targets = np.zeros((0, 0))  # (K, d): prior precision · prior mean + Σ x y
         self.weights = np.zeros((0, 0))  # (K, d): B⁻¹ targets
         self.counts = np.zeros(0)  # (K,)
+        self._idx_cache: dict[tuple[str, ...], np.ndarray] = {}
 
     def _prior(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
         precision = np.full(dim, self.prior_precision)
@@ -77,8 +78,12 @@ class RidgeArms:
             self.weights = np.zeros((0, dim))
         elif dim != self.dim:
             raise invalid("context.shape", (dim,), f"({self.dim},), as in earlier calls")
+        cached = self._idx_cache.get(tuple(keys))
+        if cached is not None:
+            return cached
         new = [k for k in dict.fromkeys(keys) if k not in self.index]
         if new:
+            self._idx_cache.clear()
             inv_gram, targets = self._prior(dim)
             n = len(new)
             self.inv_gram = np.concatenate([self.inv_gram, np.repeat(inv_gram[None], n, axis=0)])
@@ -88,18 +93,25 @@ class RidgeArms:
             self.counts = np.concatenate([self.counts, np.zeros(n)])
             for key in new:
                 self.index[key] = len(self.index)
-        return np.fromiter((self.index[k] for k in keys), dtype=np.intp, count=len(keys))
+        idx = np.fromiter((self.index[k] for k in keys), dtype=np.intp, count=len(keys))
+        if len(self._idx_cache) > 256:
+            self._idx_cache.clear()
+        self._idx_cache[tuple(keys)] = idx
+        return idx
 
     def predict(self, idx: np.ndarray, x: np.ndarray) -> np.ndarray:
         """Posterior-mean prediction θ_k·x for each row in ``idx``."""
-        return self.weights[idx] @ x
+        return (self.weights @ x)[idx]
 
     def spread(self, idx: np.ndarray, x: np.ndarray) -> np.ndarray:
         """xᵀB⁻¹x for each row: the prediction's variance in units of the noise variance."""
-        return np.maximum(np.einsum("kij,j->ki", self.inv_gram[idx], x) @ x, 0.0)
+        # All rows at once: indexing the (K, d, d) stack first would copy it.
+        return np.maximum((self.inv_gram @ x) @ x, 0.0)[idx]
 
     def update(self, i: int, x: np.ndarray, y: float) -> None:
-        """Add one observation to row ``i``."""
+        """Add one observation to row ``i`` (``x`` and ``y`` must be finite)."""
+        if not (np.isfinite(y) and np.all(np.isfinite(x))):
+            raise invalid("observation", (y,), "finite")
         g = self.inv_gram[i] @ x
         self.inv_gram[i] -= np.outer(g, g) / (1.0 + x @ g)
         self.targets[i] += x * y
@@ -119,6 +131,7 @@ class RidgeArms:
         if key not in self.index:
             raise UnknownModel(f"no model {key!r} has been learned")
         i = self.index.pop(key)
+        self._idx_cache.clear()
         self.inv_gram = np.delete(self.inv_gram, i, axis=0)
         self.targets = np.delete(self.targets, i, axis=0)
         self.weights = np.delete(self.weights, i, axis=0)
@@ -130,6 +143,7 @@ class RidgeArms:
         return {
             f"{prefix}inv_gram": self.inv_gram.copy(),
             f"{prefix}targets": self.targets.copy(),
+            f"{prefix}weights": self.weights.copy(),
             f"{prefix}counts": self.counts.copy(),
         }
 
@@ -137,6 +151,7 @@ class RidgeArms:
         """Restore what `arrays` returned, for these keys in order (shapes are checked)."""
         inv_gram = np.asarray(arrays[f"{prefix}inv_gram"], dtype=np.float64)
         targets = np.asarray(arrays[f"{prefix}targets"], dtype=np.float64)
+        weights = np.asarray(arrays[f"{prefix}weights"], dtype=np.float64)
         counts = np.asarray(arrays[f"{prefix}counts"], dtype=np.float64)
         k = len(keys)
         if k and (
@@ -144,10 +159,11 @@ class RidgeArms:
             or inv_gram.shape[0] != k
             or inv_gram.shape[1] != inv_gram.shape[2]
             or targets.shape != inv_gram.shape[:2]
+            or weights.shape != targets.shape
             or counts.shape != (k,)
         ):
             raise StateFileError(f"saved {prefix or 'ridge '}arrays have inconsistent shapes")
         self.index = {key: i for i, key in enumerate(keys)}
+        self._idx_cache.clear()
         self.dim = int(inv_gram.shape[1]) if k else None
-        self.inv_gram, self.targets, self.counts = inv_gram, targets, counts
-        self.weights = np.einsum("kij,kj->ki", inv_gram, targets) if k else targets.copy()
+        self.inv_gram, self.targets, self.weights, self.counts = inv_gram, targets, weights, counts

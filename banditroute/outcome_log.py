@@ -38,8 +38,14 @@ class OutcomeLog:
         if not self.prompt_ids:
             self.prompt_ids = [str(i) for i in range(n)]
         if len(self.tasks) != n or len(self.prompt_ids) != n:
-            raise invalid("tasks / prompt_ids", (len(self.tasks), len(self.prompt_ids)), f"{n} each")
-        for name, array in (("quality", self.quality), ("cost", self.cost), ("latency", self.latency)):
+            raise invalid(
+                "tasks / prompt_ids", (len(self.tasks), len(self.prompt_ids)), f"{n} each"
+            )
+        for name, array in (
+            ("quality", self.quality),
+            ("cost", self.cost),
+            ("latency", self.latency),
+        ):
             if array is not None and array.shape != (n, m):
                 raise invalid(f"{name}.shape", array.shape, f"({n}, {m})")
         finite_q = self.quality[np.isfinite(self.quality)]

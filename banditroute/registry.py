@@ -62,11 +62,13 @@ class ModelProfile(StrictModel):
     def cost_usd(self, input_tokens: float, output_tokens: float) -> float:
         """Price of one call with these token counts.
 
-        >>> ModelProfile(id="m", provider="p", input_usd_per_mtok=1, output_usd_per_mtok=2).cost_usd(
-        ...     1000, 500)
+        >>> m = ModelProfile(id="m", provider="p", input_usd_per_mtok=1, output_usd_per_mtok=2)
+        >>> m.cost_usd(1000, 500)
         0.002
         """
-        return (input_tokens * self.input_usd_per_mtok + output_tokens * self.output_usd_per_mtok) / 1e6
+        return (
+            input_tokens * self.input_usd_per_mtok + output_tokens * self.output_usd_per_mtok
+        ) / 1e6
 
 
 @dataclass(frozen=True)
@@ -146,14 +148,12 @@ class Registry:
         self._models[model_id] = model.model_copy(
             update={"deprecated": True, "replacement": replacement}
         )
-        self.history.append(
-            RegistryChange(time.time(), "deprecate", model_id, replacement or "")
-        )
+        self.history.append(RegistryChange(time.time(), "deprecate", model_id, replacement or ""))
 
     # -- files -------------------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | Path) -> Registry:
-        """Read a registry from ``.toml`` or ``.json`` (a list of models under the key ``model``)."""
+        """Read a registry from ``.toml`` or ``.json``: a list of models under ``model``."""
         path = Path(path)
         try:
             raw = path.read_bytes()

@@ -1,4 +1,4 @@
-"""The engine's saved state: one ``.npz`` file of plain arrays plus a JSON header, written atomically.
+"""The engine's saved state: one ``.npz`` of plain arrays plus a JSON header, written atomically.
 
 No pickle is ever written or read (``allow_pickle=False``); the header names a format and a
 version, so a foreign or future file is refused with a clear `StateFileError`.

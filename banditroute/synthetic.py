@@ -20,18 +20,37 @@ from .registry import ModelProfile
 __all__ = ["KINDS", "SYNTHETIC_MODELS", "make_workload"]
 
 _TOPICS = [
-    "sorted lists", "binary trees", "CSV files", "HTTP retries", "date parsing", "matrices",
-    "prime numbers", "string reversal", "JSON schemas", "caching", "graph search", "regexes",
+    "sorted lists",
+    "binary trees",
+    "CSV files",
+    "HTTP retries",
+    "date parsing",
+    "matrices",
+    "prime numbers",
+    "string reversal",
+    "JSON schemas",
+    "caching",
+    "graph search",
+    "regexes",
 ]
 _LANGS = ["Python", "Rust", "TypeScript", "Go", "SQL"]
 _NUMS = [3, 7, 12, 15, 24, 36, 48, 60, 125, 365]
 _SUBJECTS = [
-    "the quarterly sales meeting", "a paper on protein folding", "the new privacy policy",
-    "a customer complaint thread", "the history of the Roman republic", "a product launch plan",
+    "the quarterly sales meeting",
+    "a paper on protein folding",
+    "the new privacy policy",
+    "a customer complaint thread",
+    "the history of the Roman republic",
+    "a product launch plan",
 ]
 _CHAT = [
-    "a rainy weekend", "learning the guitar", "their favourite films", "a trip to Lisbon",
-    "keeping houseplants alive", "starting to run", "cooking for friends",
+    "a rainy weekend",
+    "learning the guitar",
+    "their favourite films",
+    "a trip to Lisbon",
+    "keeping houseplants alive",
+    "starting to run",
+    "cooking for friends",
 ]
 _TARGET_LANGS = ["French", "German", "Spanish", "Japanese", "Italian"]
 _SENTENCES = [
@@ -73,25 +92,61 @@ KINDS: dict[str, list[str]] = {
 
 # Five models: one strong and dear, two specialists, two cheap generalists.
 SYNTHETIC_MODELS: list[ModelProfile] = [
-    ModelProfile(id="frontier-xl", provider="acme", family="xl",
-                 capabilities=frozenset({"code", "math", "json", "tools"}), context_window=128000,
-                 input_usd_per_mtok=10.0, output_usd_per_mtok=30.0, typical_latency_ms=3000.0,
-                 source="synthetic"),
-    ModelProfile(id="coder-m", provider="bits", family="coder",
-                 capabilities=frozenset({"code", "json"}), context_window=32000,
-                 input_usd_per_mtok=0.8, output_usd_per_mtok=1.6, typical_latency_ms=1500.0,
-                 source="synthetic"),
-    ModelProfile(id="math-s", provider="bits", family="math",
-                 capabilities=frozenset({"math"}), context_window=8000,
-                 input_usd_per_mtok=0.3, output_usd_per_mtok=0.6, typical_latency_ms=900.0,
-                 source="synthetic"),
-    ModelProfile(id="chat-s", provider="tiny", family="chat", capabilities=frozenset(),
-                 context_window=8000, input_usd_per_mtok=0.1, output_usd_per_mtok=0.2,
-                 typical_latency_ms=500.0, source="synthetic"),
-    ModelProfile(id="general-m", provider="tiny", family="general",
-                 capabilities=frozenset({"code", "math"}), context_window=32000,
-                 input_usd_per_mtok=1.0, output_usd_per_mtok=2.0, typical_latency_ms=1200.0,
-                 source="synthetic"),
+    ModelProfile(
+        id="frontier-xl",
+        provider="acme",
+        family="xl",
+        capabilities=frozenset({"code", "math", "json", "tools"}),
+        context_window=128000,
+        input_usd_per_mtok=10.0,
+        output_usd_per_mtok=30.0,
+        typical_latency_ms=3000.0,
+        source="synthetic",
+    ),
+    ModelProfile(
+        id="coder-m",
+        provider="bits",
+        family="coder",
+        capabilities=frozenset({"code", "json"}),
+        context_window=32000,
+        input_usd_per_mtok=0.8,
+        output_usd_per_mtok=1.6,
+        typical_latency_ms=1500.0,
+        source="synthetic",
+    ),
+    ModelProfile(
+        id="math-s",
+        provider="bits",
+        family="math",
+        capabilities=frozenset({"math"}),
+        context_window=8000,
+        input_usd_per_mtok=0.3,
+        output_usd_per_mtok=0.6,
+        typical_latency_ms=900.0,
+        source="synthetic",
+    ),
+    ModelProfile(
+        id="chat-s",
+        provider="tiny",
+        family="chat",
+        capabilities=frozenset(),
+        context_window=8000,
+        input_usd_per_mtok=0.1,
+        output_usd_per_mtok=0.2,
+        typical_latency_ms=500.0,
+        source="synthetic",
+    ),
+    ModelProfile(
+        id="general-m",
+        provider="tiny",
+        family="general",
+        capabilities=frozenset({"code", "math"}),
+        context_window=32000,
+        input_usd_per_mtok=1.0,
+        output_usd_per_mtok=2.0,
+        typical_latency_ms=1200.0,
+        source="synthetic",
+    ),
 ]
 
 # Mean quality per kind (rows) and model (columns, in SYNTHETIC_MODELS order).
@@ -108,8 +163,14 @@ _OUTPUT_TOKENS = {"code": 400, "math": 150, "summarize": 120, "chat": 80, "trans
 def _render(template: str, rng: np.random.Generator) -> str:
     a, b, c = rng.choice(_NUMS, size=3)
     return template.format(
-        lang=rng.choice(_LANGS), topic=rng.choice(_TOPICS), a=a, b=b, c=c,
-        subject=rng.choice(_SUBJECTS), chat=rng.choice(_CHAT), tl=rng.choice(_TARGET_LANGS),
+        lang=rng.choice(_LANGS),
+        topic=rng.choice(_TOPICS),
+        a=a,
+        b=b,
+        c=c,
+        subject=rng.choice(_SUBJECTS),
+        chat=rng.choice(_CHAT),
+        tl=rng.choice(_TARGET_LANGS),
         sentence=rng.choice(_SENTENCES),
     )
 
@@ -155,8 +216,10 @@ def make_workload(
         )
         answer = _OUTPUT_TOKENS[kind] * rng.lognormal(0.0, 0.3, len(models))
         cost[i] = (estimate_tokens(prompt) * in_price + answer * out_price) / 1e6
-        latency[i] = typical * (0.5 + answer / (2 * _OUTPUT_TOKENS[kind])) * rng.lognormal(
-            0.0, 0.2, len(models)
+        latency[i] = (
+            typical
+            * (0.5 + answer / (2 * _OUTPUT_TOKENS[kind]))
+            * rng.lognormal(0.0, 0.2, len(models))
         )
     log = OutcomeLog(prompts, tasks, [m.id for m in models], quality, cost, latency)
     return log, list(models)

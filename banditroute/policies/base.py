@@ -1,7 +1,8 @@
 """The base policy: a Bayesian linear-regression posterior of quality per model, and validation.
 
 Every policy learns the same thing: for each model, quality ≈ θ·x with a Gaussian posterior over θ
-(`RidgeArms`: O(d²) per update, no inverse or factorisation per decision). Policies differ only in how they turn the posterior mean and spread of θ·x into
+(`RidgeArms`: O(d²) per update, no inverse or factorisation per decision).
+Policies differ only in how they turn the posterior mean and spread of θ·x into
 utilities; the engine subtracts the known cost / latency penalty and takes the argmax.
 
 Public methods validate once and call the private ``_utilities``.
@@ -75,8 +76,10 @@ class Policy(ABC):
         noise_prior_weight: float = 5.0,
         seed: int | None = None,
     ) -> None:
-        for pname, value in (("noise_variance", noise_variance),
-                             ("noise_prior_weight", noise_prior_weight)):
+        for pname, value in (
+            ("noise_variance", noise_variance),
+            ("noise_prior_weight", noise_prior_weight),
+        ):
             if not (isinstance(value, int | float) and np.isfinite(value) and value > 0):
                 raise invalid(pname, value, "a finite number > 0")
         self._ridge = RidgeArms(prior_quality, intercept_precision, prior_precision)
@@ -96,7 +99,7 @@ class Policy(ABC):
         for cls in type(self).__mro__:
             if not (isinstance(cls, type) and issubclass(cls, Policy)):
                 continue
-            for pname, p in inspect.signature(cls.__init__).parameters.items():  # type: ignore[misc]
+            for pname, p in inspect.signature(cls.__init__).parameters.items():
                 named = p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
                 if named and pname != "self" and pname not in params:
                     params[pname] = getattr(self, pname)
@@ -115,7 +118,9 @@ class Policy(ABC):
     def _ensure(self, arms: Sequence[str], dim: int) -> np.ndarray:
         idx = self._ridge.ensure(arms, dim)
         if self._sse.size < len(self._ridge.index):
-            self._sse = np.concatenate([self._sse, np.zeros(len(self._ridge.index) - self._sse.size)])
+            self._sse = np.concatenate(
+                [self._sse, np.zeros(len(self._ridge.index) - self._sse.size)]
+            )
         return idx
 
     @staticmethod
@@ -134,8 +139,8 @@ class Policy(ABC):
     def remove_arm(self, arm: str) -> None:
         """Drop a model's posterior entirely."""
         i = self._ridge.index.get(arm)
-        self._ridge.remove(arm)
-        self._sse = np.delete(self._sse, i)
+        self._ridge.remove(arm)  # raises UnknownModel when absent
+        self._sse = np.delete(self._sse, int(i or 0))
 
     def noise_variances(self, idx: np.ndarray) -> np.ndarray:
         """Current estimate of each arm's noise variance."""
@@ -171,7 +176,29 @@ class Policy(ABC):
         if not isinstance(n_samples, int) or n_samples < 1:
             raise invalid("n_samples", n_samples, "an int >= 1")
         mean, sd = self.posterior(context, arms)
+        return self.utilities_from_posterior(mean, sd, penalty, n_samples, arms)
+
+    def utilities_from_posterior(
+        self,
+        mean: np.ndarray,
+        sd: np.ndarray,
+        penalty: np.ndarray,
+        n_samples: int,
+        arms: list[str],
+    ) -> np.ndarray:
+        """As `sample_utilities`, from a `posterior` the caller already computed (no checks)."""
         return self._utilities(mean, sd, penalty, n_samples, arms)
+
+    def propensity(
+        self, mean: np.ndarray, sd: np.ndarray, penalty: np.ndarray, chosen: int, arms: list[str]
+    ) -> float:
+        """Probability that this policy picks ``arms[chosen]`` given this posterior.
+
+        The default estimates it from 256 fresh draws (for policies added by users); the
+        built-in policies override it with an exact computation.
+        """
+        draws = self._utilities(mean, sd, penalty, 256, arms)
+        return float(np.count_nonzero(draws.argmax(axis=1) == chosen) / len(draws))
 
     @abstractmethod
     def _utilities(
@@ -198,7 +225,7 @@ class Policy(ABC):
         """What was learned, as arrays (copies)."""
         arrays = self._ridge.arrays("quality_")
         arrays["quality_sse"] = self._sse.copy()
-        return PolicyState(self.arms, arrays, self._rng.bit_generator.state)
+        return PolicyState(self.arms, arrays, dict(self._rng.bit_generator.state))
 
     def set_state(self, state: PolicyState) -> None:
         """Restore what `get_state` returned (shapes are checked)."""

@@ -30,6 +30,11 @@ class RandomPolicy(Policy):
     ) -> np.ndarray:
         return self._rng.random((n, mean.size))
 
+    def propensity(
+        self, mean: np.ndarray, sd: np.ndarray, penalty: np.ndarray, chosen: int, arms: list[str]
+    ) -> float:
+        return 1.0 / mean.size
+
 
 class FixedModel(Policy):
     """Always the named model when it is feasible; otherwise the best mean minus penalty.
@@ -56,3 +61,9 @@ class FixedModel(Policy):
             utilities = utilities.copy()
             utilities[arms.index(self.model)] = utilities.max() + 1.0
         return np.repeat(utilities[None], n, axis=0)
+
+    def propensity(
+        self, mean: np.ndarray, sd: np.ndarray, penalty: np.ndarray, chosen: int, arms: list[str]
+    ) -> float:
+        utilities = self._utilities(mean, sd, penalty, 1, arms)[0]
+        return 1.0 if int(np.argmax(utilities)) == chosen else 0.0

@@ -45,3 +45,9 @@ class EpsilonGreedy(Policy):
             rows[np.arange(pick.size), pick] = 1.0
             greedy[explore] = rows
         return greedy
+
+    def propensity(
+        self, mean: np.ndarray, sd: np.ndarray, penalty: np.ndarray, chosen: int, arms: list[str]
+    ) -> float:
+        greedy = int(np.argmax(mean - penalty)) == chosen
+        return (1.0 - self.epsilon) * greedy + self.epsilon / mean.size

@@ -39,3 +39,9 @@ class LinUCB(Policy):
         self, mean: np.ndarray, sd: np.ndarray, penalty: np.ndarray, n: int, arms: list[str]
     ) -> np.ndarray:
         return np.repeat((mean + self.alpha * sd - penalty)[None], n, axis=0)
+
+    def propensity(
+        self, mean: np.ndarray, sd: np.ndarray, penalty: np.ndarray, chosen: int, arms: list[str]
+    ) -> float:
+        utilities = mean + self.alpha * sd - penalty
+        return 1.0 if int(np.argmax(utilities)) == chosen else 0.0

@@ -1,0 +1,29 @@
+# Two entry points (see README): `make demo` and `make test`. Both set up .venv first.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+
+.PHONY: setup demo test bench lint
+
+setup: $(VENV)/.installed
+
+# torch==2.13.0 first and exactly: this machine serves a CPU build of that version; any other
+# torch spec pulls gigabytes of CUDA packages.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[embed,bench,dev]'
+	touch $@
+
+demo: setup
+	$(VENV)/bin/banditroute demo
+
+test: setup
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) benchmarks/bench_choose.py --json out/bench_choose.json
+
+lint: setup
+	$(VENV)/bin/ruff check banditroute tests benchmarks
+	$(VENV)/bin/mypy banditroute

@@ -1,0 +1,211 @@
+"""Speed of `Engine.choose` / `Engine.feedback`, the MiniLM path, import time, and MABWiser's LinTS.
+
+Usage::
+
+    python benchmarks/bench_choose.py [--json OUT.json] [--calls 5000]
+
+Prints a table and optionally writes the figures as JSON. Nothing here asserts a speed: the
+numbers are measurements to report (benchmarks/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from banditroute import Engine, Registry, example_registry_path
+
+WORDS = [
+    "write",
+    "explain",
+    "summarize",
+    "translate",
+    "python",
+    "function",
+    "list",
+    "sorted",
+    "merge",
+    "tree",
+    "graph",
+    "quickly",
+    "numbers",
+    "prime",
+    "matrix",
+    "error",
+    "bug",
+    "fix",
+    "test",
+    "weather",
+    "poem",
+    "story",
+    "river",
+    "mountain",
+    "budget",
+    "plan",
+    "email",
+    "meeting",
+    "customer",
+    "invoice",
+    "table",
+    "chart",
+    "report",
+    "student",
+    "physics",
+    "energy",
+]
+
+
+def percentiles(samples_s: list[float]) -> tuple[float, float]:
+    ms = np.array(samples_s) * 1000
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
+
+
+def unit_vectors(rng: np.random.Generator, n: int, dim: int = 384) -> np.ndarray:
+    v = rng.normal(size=(n, dim))
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def bench_engine(calls: int) -> dict[str, float]:
+    """choose() with a given 384-dim embedding (no embedder cost) and feedback(), 11 models."""
+    rng = np.random.default_rng(0)
+    from banditroute import HashingEmbedder
+
+    engine = Engine(Registry.load(example_registry_path()), embedder=HashingEmbedder(384), seed=0)
+    embeddings = unit_vectors(rng, calls)
+    prompt = "a prompt whose embedding is given"
+    for i in range(2000):  # warm the posteriors: every model has data
+        d = engine.choose(prompt, embedding=embeddings[i % calls])
+        engine.feedback(d, quality=float(rng.random()), cost_usd=1e-4, latency_ms=800.0)
+    choose_s, feedback_s = [], []
+    for i in range(calls):
+        t0 = time.perf_counter()
+        d = engine.choose(prompt, embedding=embeddings[i])
+        t1 = time.perf_counter()
+        engine.feedback(d, quality=float(rng.random()), cost_usd=1e-4, latency_ms=800.0)
+        t2 = time.perf_counter()
+        choose_s.append(t1 - t0)
+        feedback_s.append(t2 - t1)
+    c50, c99 = percentiles(choose_s)
+    f50, f99 = percentiles(feedback_s)
+    return {
+        "choose_p50_ms": c50,
+        "choose_p99_ms": c99,
+        "feedback_p50_ms": f50,
+        "feedback_p99_ms": f99,
+        "context_dim": float(engine.context.dim),
+    }
+
+
+def bench_minilm(n: int = 200) -> dict[str, float]:
+    """choose() including MiniLM on distinct ~20-word prompts, then a repeated prompt (cache)."""
+    rng = np.random.default_rng(1)
+    engine = Engine(Registry.load(example_registry_path()), seed=0)
+    engine.choose("warm up the encoder")  # load the model outside the timing
+    prompts = [" ".join(rng.choice(WORDS, size=20)) for _ in range(n)]
+    fresh = []
+    for p in prompts:
+        t0 = time.perf_counter()
+        engine.choose(p)
+        fresh.append(time.perf_counter() - t0)
+    cached = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        engine.choose(prompts[0])
+        cached.append(time.perf_counter() - t0)
+    e50, e99 = percentiles(fresh)
+    h50, _ = percentiles(cached)
+    return {
+        "choose_embed_p50_ms": e50,
+        "choose_embed_p99_ms": e99,
+        "choose_cached_prompt_p50_ms": h50,
+        "cache_hits": float(engine.embedder.hits),
+        "cache_misses": float(engine.embedder.misses),
+    }
+
+
+def bench_import(repeats: int = 5) -> dict[str, float]:
+    code = "import time; t=time.perf_counter(); import banditroute; print(time.perf_counter()-t)"
+    runs = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for _ in range(repeats)
+    ]
+    return {"import_s": statistics.median(runs)}
+
+
+def bench_mabwiser(calls: int) -> dict[str, float]:
+    """MABWiser LinTS, 11 arms, on the engine's 34-dim contexts and on raw 384-dim embeddings."""
+    try:
+        from mabwiser.mab import MAB, LearningPolicy
+    except ImportError:
+        print("mabwiser not installed (pip install banditroute[bench]); peer skipped")
+        return {}
+    from banditroute import ContextBuilder
+
+    rng = np.random.default_rng(2)
+    arms = Registry.load(example_registry_path()).ids
+    out = {}
+    builder = ContextBuilder(384)
+    raw = unit_vectors(rng, 2000 + calls)
+    for label, contexts in (
+        ("", np.array([builder.build(v, 50) for v in raw])),
+        ("_384", raw),
+    ):
+        mab = MAB(arms, LearningPolicy.LinTS(alpha=1.0), seed=0)
+        decisions = [arms[i % len(arms)] for i in range(2000)]
+        mab.fit(decisions, rng.random(2000), contexts[:2000])
+        n = min(calls, 1000)
+        predict_s, fit_s = [], []
+        for i in range(n):
+            x = contexts[2000 + i : 2001 + i]
+            t0 = time.perf_counter()
+            arm = mab.predict(x)
+            t1 = time.perf_counter()
+            mab.partial_fit([arm], [float(rng.random())], x)
+            t2 = time.perf_counter()
+            predict_s.append(t1 - t0)
+            fit_s.append(t2 - t1)
+        p50, p99 = percentiles(predict_s)
+        f50, _ = percentiles(fit_s)
+        out[f"peer_mabwiser_lints{label}_p50_ms"] = p50
+        out[f"peer_mabwiser_lints{label}_p99_ms"] = p99
+        out[f"peer_mabwiser_lints{label}_partial_fit_p50_ms"] = f50
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--calls", type=int, default=5000)
+    parser.add_argument("--skip-minilm", action="store_true")
+    args = parser.parse_args()
+    results: dict[str, float] = {}
+    results.update(bench_import())
+    results.update(bench_engine(args.calls))
+    if not args.skip_minilm:
+        results.update(bench_minilm())
+    results.update(bench_mabwiser(args.calls))
+    if "peer_mabwiser_lints_p50_ms" in results:
+        results["ratio_peer_over_choose_p50"] = (
+            results["peer_mabwiser_lints_p50_ms"] / results["choose_p50_ms"]
+        )
+    width = max(map(len, results))
+    for key, value in results.items():
+        print(f"{key:<{width}}  {value:10.4f}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
