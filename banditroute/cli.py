@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .errors import BanditRouteError
 
@@ -32,6 +33,61 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _embedder(name: str) -> tuple[object, str]:
+    from .features import HashingEmbedder, MiniLMEmbedder
+
+    if name == "hashing":
+        return HashingEmbedder(384), "hashing384"
+    return MiniLMEmbedder(), "minilm-clip200-500"
+
+
+def _replay(args: argparse.Namespace) -> int:
+    import json
+
+    from .registry import Registry, example_registry_path
+    from .replay.loaders import load_logs
+    from .replay.report import plot_frontiers, summarize, to_markdown
+    from .replay.runner import ReplaySettings, prepare, replay
+    from .synthetic import make_workload
+
+    registry = Registry.load(args.registry or example_registry_path())
+    dropped = 0
+    if args.data:
+        loaded = load_logs(args.data, registry)
+        log, models, dropped = loaded.log, list(registry), loaded.dropped_missing_quality
+    else:
+        log, models = make_workload(n_prompts=args.synthetic_prompts, seed=0)
+        print(f"no DATA given: replaying the synthetic workload ({log.n_prompts} prompts)")
+    embedder, name = _embedder(args.embedder)
+    progress = not args.quiet
+    test = prepare(log, embedder, name, args.cache_dir, progress)  # type: ignore[arg-type]
+    warm = None
+    if args.warm_start:
+        warm_loaded = load_logs(args.warm_start, registry)
+        dropped += warm_loaded.dropped_missing_quality
+        warm = prepare(warm_loaded.log, embedder, name, args.cache_dir, progress)  # type: ignore[arg-type]
+    settings = ReplaySettings(
+        lambdas=tuple(args.lambdas) if args.lambdas else ReplaySettings().lambdas,
+        seeds=args.seeds,
+        policies=tuple(args.policies) if args.policies else ReplaySettings().policies,
+    )
+    result = replay(test, models, settings, warm=warm, progress=progress)
+    summary = summarize(result, dropped_missing_quality=dropped)
+    summary["warm_start"] = [str(p) for p in args.warm_start or []]
+    summary["data"] = [str(p) for p in args.data] or ["synthetic"]
+    summary["embedder"] = name
+    print(to_markdown(summary))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(summary, indent=2))
+        print(f"wrote {args.json}")
+    if args.plot:
+        args.plot.parent.mkdir(parents=True, exist_ok=True)
+        plot_frontiers(summary, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="banditroute", description="Route each prompt to the LLM that is best for it."
@@ -48,6 +104,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(run=_demo)
+
+    rp = sub.add_parser("replay", help="replay logged workloads through routers (AIQ, regret)")
+    rp.add_argument(
+        "data",
+        nargs="*",
+        type=Path,
+        help="log files (.csv/.parquet/.pkl, RouterBench wide or long); "
+        "none: the synthetic workload",
+    )
+    rp.add_argument(
+        "--warm-start",
+        nargs="+",
+        type=Path,
+        metavar="TRAIN",
+        help="full-information logs to learn from before routing DATA",
+    )
+    rp.add_argument(
+        "--policies",
+        nargs="+",
+        metavar="NAME",
+        help="thompson epsilon_greedy linucb random mabwiser_lints knn (default: all)",
+    )
+    rp.add_argument(
+        "--lambdas",
+        nargs="+",
+        type=float,
+        metavar="L",
+        help="willingness-to-pay grid (reward = quality − λ·cost/cost_scale)",
+    )
+    rp.add_argument("--seeds", type=int, default=3)
+    rp.add_argument("--registry", type=Path, help="models and prices (default: RouterBench's 11)")
+    rp.add_argument("--embedder", choices=["minilm", "hashing"], default="minilm")
+    rp.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path(".banditroute-cache"),
+        help="where prompt embeddings are kept between runs",
+    )
+    rp.add_argument("--synthetic-prompts", type=int, default=2000)
+    rp.add_argument("--json", type=Path, help="write the full figures here")
+    rp.add_argument("--plot", type=Path, help="write the cost–quality frontier plot here (.png)")
+    rp.add_argument("--quiet", action="store_true", help="no progress bars")
+    rp.set_defaults(run=_replay)
     return parser
 
 

@@ -280,6 +280,34 @@ class Engine:
         reward = self.tradeoff.reward(q, cost or 0.0, latency or 0.0)
         return Outcome(decision_id, pending.model, q, reward, cost, latency, error)
 
+    def observe(
+        self,
+        prompt: str,
+        model: str,
+        *,
+        quality: float,
+        cost_usd: float | None = None,
+        latency_ms: float | None = None,
+        output_tokens: float | None = None,
+        embedding: np.ndarray | None = None,
+    ) -> None:
+        """Learn from a logged outcome this engine did not choose (evaluation logs, imports).
+
+        Unlike `feedback`, no decision is needed: use it to warm-start from data you have.
+        """
+        prompt = validate_prompt(prompt)
+        q = _finite_in("quality", quality, 0.0, 1.0)
+        cost = _finite_in("cost_usd", cost_usd, 0.0)
+        latency = _finite_in("latency_ms", latency_ms, 0.0)
+        out_tokens = _finite_in("output_tokens", output_tokens, 0.0)
+        profile = self.registry[model]
+        vector = self.embedder.embed_one(prompt) if embedding is None else embedding
+        tokens = estimate_tokens(prompt)
+        x = self.context.build(vector, tokens)
+        with self._lock:
+            self.policy.update(model, x, float(q))  # type: ignore[arg-type]
+            self.estimator.observe(profile, x, tokens, cost, latency, out_tokens)
+
     @property
     def pending_decisions(self) -> int:
         """Decisions still awaiting feedback."""

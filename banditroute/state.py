@@ -25,7 +25,7 @@ import numpy as np
 
 from .errors import StateFileError
 
-__all__ = ["FORMAT", "VERSION", "read_state", "write_state"]
+__all__ = ["FORMAT", "VERSION", "read_state", "write_arrays_atomically", "write_state"]
 
 FORMAT = "banditroute-engine-state"
 VERSION = 1
@@ -33,10 +33,17 @@ _HEADER_KEY = "__header__"
 
 
 def write_state(path: Path, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-    """Write atomically: a temporary file in the same folder, fsync, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the header and arrays atomically (see `write_arrays_atomically`)."""
     blob = json.dumps({"format": FORMAT, "version": VERSION, **header}).encode("utf-8")
-    payload = {_HEADER_KEY: np.frombuffer(blob, dtype=np.uint8), **arrays}
+    write_arrays_atomically(path, {_HEADER_KEY: np.frombuffer(blob, dtype=np.uint8), **arrays})
+
+
+def write_arrays_atomically(path: Path, payload: dict[str, np.ndarray]) -> None:
+    """An ``.npz`` written to a temporary file in the same folder, fsynced, renamed over ``path``.
+
+    A crash at any point leaves either the old file or the new one, never a torn file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:

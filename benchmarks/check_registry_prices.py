@@ -19,7 +19,9 @@ import pandas as pd
 
 from banditroute import Registry, example_registry_path
 
-DEFAULT = sorted((Path(__file__).resolve().parents[2] / "shared/datasets/routerbench").glob("*.csv"))
+DEFAULT = sorted(
+    (Path(__file__).resolve().parents[2] / "shared/datasets/routerbench").glob("*.csv")
+)
 
 
 def as_text(cell: object) -> str:

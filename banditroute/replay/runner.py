@@ -1,0 +1,168 @@
+"""Replay a logged workload through every router over a λ sweep and several seeds.
+
+reward = quality − λ·cost / cost_scale, cost_scale = the largest per-model mean cost of the
+routed log. Cold start: one pass in a seeded random order. Warm start: learn from the train log
+first (full information), then route the test log, still learning online.
+
+>>> from banditroute.synthetic import make_workload
+>>> from banditroute.features import HashingEmbedder
+>>> from banditroute.replay.runner import ReplaySettings, prepare, replay
+>>> log, models = make_workload(200, seed=0)
+>>> stream = prepare(log, HashingEmbedder(64), "hashing64", cache_dir=None, progress=False)
+>>> result = replay(stream, models, ReplaySettings(lambdas=(0.0, 1.0), seeds=2,
+...                 policies=("thompson", "random")), progress=False)
+>>> sorted(result.choices), result.choices["thompson"].shape
+(['oracle', 'random', 'thompson'], (2, 2, 200))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..errors import InvalidInput, invalid
+from ..features import ContextBuilder, Embedder
+from ..outcome_log import OutcomeLog
+from ..registry import ModelProfile
+from .embedding_cache import embed_cached
+from .routers import (
+    ENGINE_POLICIES,
+    Stream,
+    knn_choices,
+    mabwiser_choices,
+    oracle_choices,
+    run_engine,
+)
+
+__all__ = [
+    "DEFAULT_LAMBDAS",
+    "EXTERNAL_POLICIES",
+    "ReplayResult",
+    "ReplaySettings",
+    "prepare",
+    "replay",
+]
+
+DEFAULT_LAMBDAS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 51.2, 102.4)
+EXTERNAL_POLICIES = ("mabwiser_lints", "knn")
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    """What to run: λ grid, number of seeds, and which routers (engine policies and peers)."""
+
+    lambdas: tuple[float, ...] = DEFAULT_LAMBDAS
+    seeds: int = 3
+    policies: tuple[str, ...] = (
+        "thompson",
+        "epsilon_greedy",
+        "linucb",
+        "random",
+        "mabwiser_lints",
+        "knn",
+    )
+    knn_k: int = 100
+
+    def __post_init__(self) -> None:
+        if not self.lambdas or any(not np.isfinite(v) or v < 0 for v in self.lambdas):
+            raise invalid("lambdas", self.lambdas, "a non-empty list of finite numbers >= 0")
+        if self.seeds < 1:
+            raise invalid("seeds", self.seeds, ">= 1")
+        unknown = set(self.policies) - set(ENGINE_POLICIES) - set(EXTERNAL_POLICIES)
+        if unknown:
+            known = sorted([*ENGINE_POLICIES, *EXTERNAL_POLICIES])
+            raise invalid("policies", sorted(unknown), f"among {known}")
+
+
+@dataclass
+class ReplayResult:
+    """Choices per router, shaped (n_lambdas, n_seeds, n_prompts), plus what they ran on."""
+
+    log: OutcomeLog
+    lambdas: tuple[float, ...]
+    cost_scale: float
+    choices: dict[str, np.ndarray]
+    skipped: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def prepare(
+    log: OutcomeLog,
+    embedder: Embedder,
+    embedder_name: str,
+    cache_dir: str | Path | None,
+    progress: bool = True,
+) -> Stream:
+    """Embed a log's prompts (from the on-disk cache when possible)."""
+    if cache_dir is None:
+        embeddings = np.asarray(embedder.embed(log.prompts), dtype=np.float64)
+    else:
+        embeddings = embed_cached(
+            log.prompts, embedder, embedder_name, cache_dir, progress=progress
+        )
+    return Stream(log, embeddings)
+
+
+def _check_models(log: OutcomeLog, models: Sequence[ModelProfile]) -> list[ModelProfile]:
+    by_id = {m.id: m for m in models}
+    missing = [m for m in log.models if m not in by_id]
+    if missing:
+        raise InvalidInput(
+            f"the registry has no profile (prices) for {missing}: pass a registry listing them"
+        )
+    return [by_id[m] for m in log.models]
+
+
+def replay(
+    test: Stream,
+    models: Sequence[ModelProfile],
+    settings: ReplaySettings,
+    warm: Stream | None = None,
+    progress: bool = True,
+) -> ReplayResult:
+    """Run every router in ``settings`` on ``test`` (after learning from ``warm`` if given)."""
+    import time
+
+    profiles = _check_models(test.log, models)
+    if warm is not None and warm.log.models != test.log.models:
+        raise InvalidInput("the warm-start log must list the same models as the routed log")
+    log = test.log
+    cost_scale = float(log.cost.mean(axis=0).max()) or 1.0
+    n_l, n_s, n = len(settings.lambdas), settings.seeds, log.n_prompts
+    orders = [np.random.default_rng(seed).permutation(n) for seed in range(n_s)]
+    result = ReplayResult(log, settings.lambdas, cost_scale, {})
+    builder = ContextBuilder(test.embeddings.shape[1])
+    jobs = [p for p in settings.policies if p != "knn" or warm is not None]
+    if "knn" in settings.policies and warm is None:
+        result.skipped["knn"] = "needs --warm-start data (it is a supervised router)"
+    bar = tqdm(total=len(jobs) * n_l * n_s, desc="replay", unit="run", disable=not progress)
+    for name in jobs:
+        started = time.perf_counter()
+        out = np.empty((n_l, n_s, n), dtype=np.intp)
+        for li, lam in enumerate(settings.lambdas):
+            weight = lam / cost_scale
+            for seed in range(n_s):
+                if name in ENGINE_POLICIES:
+                    out[li, seed] = run_engine(
+                        ENGINE_POLICIES[name](seed), profiles, test, orders[seed], weight, warm
+                    )
+                elif name == "mabwiser_lints":
+                    out[li, seed] = mabwiser_choices(
+                        test, orders[seed], weight, seed, builder, warm
+                    )
+                else:  # knn: deterministic, the same for every seed
+                    assert warm is not None
+                    out[li, seed] = knn_choices(test, warm, weight, settings.knn_k)
+                bar.update(1)
+        result.choices[name] = out
+        result.seconds[name] = time.perf_counter() - started
+    bar.close()
+    oracle = np.empty((n_l, 1, n), dtype=np.intp)
+    for li, lam in enumerate(settings.lambdas):
+        oracle[li, 0] = oracle_choices(log.quality, log.cost, lam / cost_scale)
+    result.choices["oracle"] = oracle
+    return result
