@@ -118,6 +118,19 @@ class RidgeArms:
         self.weights[i] = self.inv_gram[i] @ self.targets[i]
         self.counts[i] += 1
 
+    def shift_prior_intercept(self, delta: float) -> None:
+        """Move the intercept's prior mean by ``delta`` for every key, in O(K·d).
+
+        The targets hold prior precision · prior mean, so the weights B⁻¹t move by
+        delta · intercept_precision · B⁻¹[:, 0].
+        """
+        self.prior_intercept += delta
+        if self.dim is None or not self.index:
+            return
+        step = delta * self.intercept_precision
+        self.targets[:, 0] += step
+        self.weights += step * self.inv_gram[:, :, 0]
+
     def reset(self, key: str) -> None:
         """Put one key back to the prior."""
         if key in self.index and self.dim is not None:

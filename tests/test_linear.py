@@ -43,3 +43,16 @@ def test_reset_and_remove() -> None:
     assert ridge.counts[1] == 0 and np.allclose(ridge.weights[1], 0)
     ridge.remove("a")
     assert ridge.index == {"b": 0} and ridge.inv_gram.shape == (1, 2, 2)
+
+
+def test_shifting_the_intercept_prior_equals_refitting_with_it() -> None:
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(20, 3)), rng.normal(size=20)
+    shifted, direct = RidgeArms(0.5, 2.0, 1.0), RidgeArms(0.8, 2.0, 1.0)
+    for ridge in (shifted, direct):
+        ridge.ensure(["a", "b"], 3)
+        for xi, yi in zip(x, y, strict=True):
+            ridge.update(0, xi, float(yi))
+    shifted.shift_prior_intercept(0.3)
+    assert np.allclose(shifted.weights, direct.weights)
+    assert np.allclose(shifted.targets, direct.targets)

@@ -60,6 +60,10 @@ class Policy(ABC):
         Prior guess of the variance of observed quality around θ·x.
     noise_prior_weight : float
         How many observations that guess is worth against the measured residuals.
+    pooled_prior : bool
+        When true, the prior mean of every model's intercept follows the mean quality observed
+        over all models (shrunk to ``prior_quality`` with the weight of one observation), so a
+        model with little data starts from what models typically score (empirical Bayes).
     seed : int, optional
         Seed of the policy's own random generator.
     """
@@ -74,6 +78,7 @@ class Policy(ABC):
         intercept_precision: float = 1.0,
         noise_variance: float = 0.25,
         noise_prior_weight: float = 5.0,
+        pooled_prior: bool = False,
         seed: int | None = None,
     ) -> None:
         for pname, value in (
@@ -88,7 +93,10 @@ class Policy(ABC):
         self.intercept_precision = float(intercept_precision)
         self.noise_variance = float(noise_variance)
         self.noise_prior_weight = float(noise_prior_weight)
+        self.pooled_prior = bool(pooled_prior)
         self.seed = seed
+        self._quality_sum = 0.0  # over all models, for the pooled prior
+        self._quality_count = 0
         self._rng = np.random.default_rng(seed)
         self._sse = np.zeros(0)  # per arm: sum of squared one-step-ahead residuals
 
@@ -215,6 +223,11 @@ class Policy(ABC):
         residual = float(quality) - float(self._ridge.weights[i] @ x)
         self._sse[i] += residual * residual
         self._ridge.update(i, x, float(quality))
+        self._quality_sum += float(quality)
+        self._quality_count += 1
+        if self.pooled_prior:
+            pooled = (self.prior_quality + self._quality_sum) / (1 + self._quality_count)
+            self._ridge.shift_prior_intercept(pooled - self._ridge.prior_intercept)
 
     def counts(self) -> dict[str, int]:
         """Number of updates per model since its last reset."""
@@ -225,6 +238,9 @@ class Policy(ABC):
         """What was learned, as arrays (copies)."""
         arrays = self._ridge.arrays("quality_")
         arrays["quality_sse"] = self._sse.copy()
+        arrays["quality_pooled"] = np.array(
+            [self._quality_sum, self._quality_count, self._ridge.prior_intercept]
+        )
         return PolicyState(self.arms, arrays, dict(self._rng.bit_generator.state))
 
     def set_state(self, state: PolicyState) -> None:
@@ -234,6 +250,11 @@ class Policy(ABC):
         if sse.shape != (len(state.arms),):
             raise StateFileError("saved quality_sse has the wrong shape")
         self._sse = sse
+        pooled = np.asarray(state.arrays["quality_pooled"], dtype=np.float64)
+        if pooled.shape != (3,):
+            raise StateFileError("saved quality_pooled has the wrong shape")
+        self._quality_sum, self._quality_count = float(pooled[0]), int(pooled[1])
+        self._ridge.prior_intercept = float(pooled[2])
         try:
             self._rng.bit_generator.state = state.rng_state
         except (TypeError, ValueError, KeyError) as exc:

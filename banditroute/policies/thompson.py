@@ -56,13 +56,15 @@ class LinearThompsonSampling(Policy):
     ----------
     exploration : float
         v, the scale of the posterior spread used for sampling (1 = plain posterior sampling).
+        The default 0.25 was chosen on the synthetic workload and RouterBench's train files
+        (benchmarks/tune_defaults.py); plain sampling explores too much with 11 models.
     **kwargs
         Prior and seed: see `Policy`.
     """
 
     name = "thompson"
 
-    def __init__(self, *, exploration: float = 1.0, **kwargs: object) -> None:
+    def __init__(self, *, exploration: float = 0.25, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         if not (
             isinstance(exploration, int | float) and np.isfinite(exploration) and exploration >= 0
