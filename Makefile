@@ -15,8 +15,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[embed,bench,dev]'
 	touch $@
 
+# The main job: replay the embedded synthetic workload through the routers, print the summary
+# table, write the frontier plot and the JSON figures to out/.
 demo: setup
-	$(VENV)/bin/banditroute demo
+	$(VENV)/bin/banditroute replay --policies thompson epsilon_greedy linucb random \
+		--json out/replay_synthetic.json --plot out/replay_synthetic.png
 
 test: setup
 	$(PY) -m pytest

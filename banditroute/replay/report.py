@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .metrics import aiq, apgr, cpt
+from .metrics import aiq, apgr, cpt, upper_hull
 from .runner import ReplayResult
 
 __all__ = ["plot_frontiers", "summarize", "to_markdown"]
@@ -174,6 +174,14 @@ def plot_frontiers(summary: dict[str, Any], path: str | Path) -> None:
                     textcoords="offset points",
                     color="dimgrey",
                 )
+            hull = upper_hull(np.array([[p["cost"], p["quality"]] for p in f["points"]]))
+            ax.plot(
+                hull[:, 0],
+                hull[:, 1],
+                color="grey",
+                linestyle="--",
+                label=f"zero: best single models (AIQ {f['aiq']:.3f})",
+            )
             continue
         pts = sorted(f["points"], key=lambda p: p["cost"])
         ax.plot(
