@@ -1,8 +1,6 @@
 """Linear Thompson sampling: the product's default policy.
 
->>> from collections.abc import Callable
-
-import numpy as np
+>>> import numpy as np
 >>> from banditroute.policies import LinearThompsonSampling
 >>> policy = LinearThompsonSampling(seed=0)
 >>> x = np.array([1.0, 0.3])
@@ -13,6 +11,8 @@ import numpy as np
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
