@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .constraints import ArmEstimate, Constraints
 from .decision import Candidate, Decision, Outcome
+from .drift import DriftEvent, DriftMonitor
 from .engine import Engine
 from .errors import (
     BanditRouteError,
@@ -43,6 +44,8 @@ __all__ = [
     "Constraints",
     "ContextBuilder",
     "Decision",
+    "DriftEvent",
+    "DriftMonitor",
     "Embedder",
     "Engine",
     "EpsilonGreedy",

@@ -29,6 +29,7 @@ import numpy as np
 
 from .constraints import ArmEstimate, Constraints, estimate_tokens, split_feasible
 from .decision import Candidate, Decision, Outcome
+from .drift import DriftEvent, DriftMonitor
 from .errors import InvalidInput, NoFeasibleModel, StateFileError, UnknownDecision, invalid
 from .estimates import CallEstimator
 from .features import (
@@ -87,6 +88,10 @@ class Engine:
         Cost and latency estimates per model.
     max_pending : int
         Decisions kept awaiting feedback; the oldest are forgotten beyond this.
+    drift : DriftMonitor, optional
+        Watches each model's quality residual, latency and errors; on a detected degradation the
+        model's posterior is reset (or softened) so it is explored again. Events are kept in
+        `drift_events`. None: no drift handling.
     seed : int, optional
         Seed of the default policy.
     """
@@ -101,6 +106,7 @@ class Engine:
         tradeoff: Tradeoff | None = None,
         estimator: CallEstimator | None = None,
         max_pending: int = 100_000,
+        drift: DriftMonitor | None = None,
         seed: int | None = None,
     ) -> None:
         self.registry = models if isinstance(models, Registry) else Registry(models)
@@ -123,6 +129,9 @@ class Engine:
         self.tradeoff = tradeoff if tradeoff is not None else Tradeoff()
         self.estimator = estimator if estimator is not None else CallEstimator()
         self.max_pending = max_pending
+        self.drift = drift
+        self.drift_events: list[DriftEvent] = []
+        self.feedback_count = 0
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
         self._lock = threading.RLock()
 
@@ -267,6 +276,9 @@ class Engine:
                 )
             if pending.model in self.registry:
                 model = self.registry[pending.model]
+                predicted = None
+                if self.drift is not None:
+                    predicted = float(self.policy.posterior(pending.context, [model.id])[0][0])
                 self.policy.update(pending.model, pending.context, q)
                 self.estimator.observe(
                     model,
@@ -277,6 +289,12 @@ class Engine:
                     out_tokens,
                     error is not None,
                 )
+                self.feedback_count += 1
+                if self.drift is not None and predicted is not None:
+                    for event in self.drift.observe(
+                        model.id, self.feedback_count, q - predicted, latency, error is not None
+                    ):
+                        self._react(event)
         reward = self.tradeoff.reward(q, cost or 0.0, latency or 0.0)
         return Outcome(decision_id, pending.model, q, reward, cost, latency, error)
 
@@ -307,6 +325,18 @@ class Engine:
         with self._lock:
             self.policy.update(model, x, float(q))  # type: ignore[arg-type]
             self.estimator.observe(profile, x, tokens, cost, latency, out_tokens)
+
+    def _react(self, event: DriftEvent) -> None:
+        """Make a degraded model explored again, and remember the event."""
+        assert self.drift is not None
+        self.drift_events.append(event)
+        if event.signal == "latency":
+            self.estimator.set_latency(event.model, event.mean_after)
+        elif self.drift.response == "reset":
+            self.policy.reset_arm(event.model)
+        else:
+            self.policy.soften_arm(event.model, self.drift.shrink_factor)
+        self.drift.forget(event.model, event.signal)
 
     @property
     def pending_decisions(self) -> int:
@@ -344,6 +374,9 @@ class Engine:
                 },
                 "tradeoff": self.tradeoff.model_dump(),
                 "max_pending": self.max_pending,
+                "feedback_count": self.feedback_count,
+                "drift": None if self.drift is None else self.drift.get_params(),
+                "drift_events": [vars(e) for e in self.drift_events],
                 "pending": [
                     {"id": i, "model": p.model, "prompt_tokens": p.prompt_tokens}
                     for i, p in zip(pending_ids, pending, strict=True)
@@ -399,7 +432,10 @@ class Engine:
             tradeoff=Tradeoff(**header["tradeoff"]),
             estimator=estimator,
             max_pending=int(header["max_pending"]),
+            drift=None if header["drift"] is None else DriftMonitor(**header["drift"]),
         )
+        engine.feedback_count = int(header["feedback_count"])
+        engine.drift_events = [DriftEvent(**e) for e in header["drift_events"]]
         contexts = arrays["pending_contexts"]
         for row, item in zip(contexts, header["pending"], strict=True):
             engine._pending[item["id"]] = _Pending(item["model"], row, int(item["prompt_tokens"]))

@@ -133,6 +133,10 @@ class CallEstimator:
                 keep = 0.5 ** (1.0 / self.latency_halflife)
                 s.latency_ewma_ms = keep * s.latency_ewma_ms + (1 - keep) * float(latency_ms)
 
+    def set_latency(self, model_id: str, latency_ms: float) -> None:
+        """Replace a model's latency estimate (after a detected change)."""
+        self.stats.setdefault(model_id, ModelCallStats()).latency_ewma_ms = float(latency_ms)
+
     def forget(self, model_id: str) -> None:
         """Drop a model's statistics."""
         self.stats.pop(model_id, None)

@@ -108,15 +108,27 @@ class RidgeArms:
         # All rows at once: indexing the (K, d, d) stack first would copy it.
         return np.maximum((self.inv_gram @ x) @ x, 0.0)[idx]
 
-    def update(self, i: int, x: np.ndarray, y: float) -> None:
-        """Add one observation to row ``i`` (``x`` and ``y`` must be finite)."""
+    def update(self, i: int, x: np.ndarray, y: float, discount: float = 1.0) -> None:
+        """Add one observation to row ``i`` (``x`` and ``y`` must be finite).
+
+        ``discount`` < 1 first multiplies what row ``i`` knew (its precision and targets) by it:
+        old observations fade, so the row follows a model that changes (passive forgetting).
+        """
         if not (np.isfinite(y) and np.all(np.isfinite(x))):
             raise invalid("observation", (y,), "finite")
+        if discount != 1.0:
+            self.soften(i, discount)
         g = self.inv_gram[i] @ x
         self.inv_gram[i] -= np.outer(g, g) / (1.0 + x @ g)
         self.targets[i] += x * y
         self.weights[i] = self.inv_gram[i] @ self.targets[i]
         self.counts[i] += 1
+
+    def soften(self, i: int, factor: float) -> None:
+        """Scale row ``i``'s precision and targets by ``factor`` in (0, 1]: same mean, wider."""
+        self.inv_gram[i] /= factor
+        self.targets[i] *= factor
+        self.counts[i] *= factor
 
     def shift_prior_intercept(self, delta: float) -> None:
         """Move the intercept's prior mean by ``delta`` for every key, in O(K·d).

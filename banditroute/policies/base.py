@@ -64,6 +64,9 @@ class Policy(ABC):
         When true, the prior mean of every model's intercept follows the mean quality observed
         over all models (shrunk to ``prior_quality`` with the weight of one observation), so a
         model with little data starts from what models typically score (empirical Bayes).
+    discount : float in (0, 1]
+        Passive forgetting: before each update of a model, what it had learned is weighted by
+        this factor (1 = remember everything; 0.99 ≈ the last 100 observations).
     seed : int, optional
         Seed of the policy's own random generator.
     """
@@ -79,6 +82,7 @@ class Policy(ABC):
         noise_variance: float = 0.25,
         noise_prior_weight: float = 5.0,
         pooled_prior: bool = False,
+        discount: float = 1.0,
         seed: int | None = None,
     ) -> None:
         for pname, value in (
@@ -94,6 +98,9 @@ class Policy(ABC):
         self.noise_variance = float(noise_variance)
         self.noise_prior_weight = float(noise_prior_weight)
         self.pooled_prior = bool(pooled_prior)
+        if not (isinstance(discount, int | float) and 0 < discount <= 1):
+            raise invalid("discount", discount, "in (0, 1]")
+        self.discount = float(discount)
         self.seed = seed
         self._quality_sum = 0.0  # over all models, for the pooled prior
         self._quality_count = 0
@@ -143,6 +150,15 @@ class Policy(ABC):
         if arm in self._ridge.index:
             self._ridge.reset(arm)
             self._sse[self._ridge.index[arm]] = 0.0
+
+    def soften_arm(self, arm: str, factor: float) -> None:
+        """Keep a model's posterior mean but shrink its precision by ``factor`` (re-explore)."""
+        if not 0 < factor <= 1:
+            raise invalid("factor", factor, "in (0, 1]")
+        if arm in self._ridge.index:
+            i = self._ridge.index[arm]
+            self._ridge.soften(i, factor)
+            self._sse[i] *= factor
 
     def remove_arm(self, arm: str) -> None:
         """Drop a model's posterior entirely."""
@@ -222,7 +238,9 @@ class Policy(ABC):
         i = int(self._ensure(self._check_arms([arm]), x.size)[0])
         residual = float(quality) - float(self._ridge.weights[i] @ x)
         self._sse[i] += residual * residual
-        self._ridge.update(i, x, float(quality))
+        self._ridge.update(i, x, float(quality), self.discount)
+        if self.discount != 1.0:
+            self._sse[i] *= self.discount
         self._quality_sum += float(quality)
         self._quality_count += 1
         if self.pooled_prior:

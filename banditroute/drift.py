@@ -1,0 +1,183 @@
+"""Per-model drift detection with river: when a model degrades, say so and let it be re-explored.
+
+Three signals per model: the quality residual (observed quality minus what the posterior
+predicted for that very prompt, so a change in the traffic mix is not taken for degradation),
+the latency, and the error indicator. Each signal has its own river detector (ADWIN by default;
+PageHinkley and KSWIN selectable). A detection yields a `DriftEvent`; the engine then resets or
+softens that model's posterior.
+
+>>> from banditroute.drift import DriftMonitor
+>>> monitor = DriftMonitor(min_observations=10)
+>>> events = []
+>>> for step in range(400):
+...     residual = 0.0 if step < 200 else -0.5
+...     events += monitor.observe("m", step, residual=residual + 0.05 * (step % 3 - 1))
+>>> [(e.model, e.signal, e.step > 200) for e in events]
+[('m', 'quality', True)]
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .errors import invalid
+
+__all__ = ["DriftEvent", "DriftMonitor", "Signal"]
+
+Signal = Literal["quality", "latency", "errors"]
+DetectorName = Literal["adwin", "page_hinkley", "kswin"]
+
+
+@dataclass(frozen=True)
+class DriftEvent:
+    """One detected change of one model's signal."""
+
+    model: str
+    signal: Signal
+    step: int  # the engine's feedback counter (or the replay position) at detection
+    mean_before: float
+    mean_after: float
+    time: float = field(default_factory=time.time)
+
+
+class _Track:
+    """One detector plus the running figures needed to describe a change."""
+
+    def __init__(self, detector: Any, recent: int) -> None:
+        self.detector = detector
+        self.recent: deque[float] = deque(maxlen=recent)
+        self.total = 0.0
+        self.count = 0
+
+    def update(self, value: float) -> bool:
+        self.detector.update(value)
+        self.recent.append(value)
+        self.total += value
+        self.count += 1
+        return bool(self.detector.drift_detected)
+
+    def means(self) -> tuple[float, float]:
+        recent_sum = sum(self.recent)
+        older = self.count - len(self.recent)
+        before = (self.total - recent_sum) / older if older > 0 else float("nan")
+        return before, recent_sum / max(len(self.recent), 1)
+
+
+class DriftMonitor:
+    """River detectors per model and signal.
+
+    Parameters
+    ----------
+    detector : {"adwin", "page_hinkley", "kswin"}
+        Which river detector watches each signal.
+    delta : float
+        ADWIN's confidence (smaller: fewer false alarms, later detections).
+    signals : tuple of str
+        Signals to watch, among "quality", "latency", "errors".
+    min_observations : int
+        Observations of a model before its detectors may fire (the posterior is still moving).
+    quality_drops_only : bool
+        Report quality changes only when the residual falls (an improvement is not a fault).
+    response : {"reset", "shrink"}
+        What the engine does to the model's quality posterior on a quality or error drift:
+        back to the prior, or the same mean with its precision multiplied by ``shrink_factor``.
+    shrink_factor : float in (0, 1)
+        Used by ``response="shrink"``.
+    """
+
+    def __init__(
+        self,
+        detector: DetectorName = "adwin",
+        delta: float = 0.0005,
+        signals: tuple[Signal, ...] = ("quality", "latency", "errors"),
+        min_observations: int = 30,
+        quality_drops_only: bool = True,
+        response: Literal["reset", "shrink"] = "reset",
+        shrink_factor: float = 0.05,
+    ) -> None:
+        if detector not in ("adwin", "page_hinkley", "kswin"):
+            raise invalid("detector", detector, "'adwin', 'page_hinkley' or 'kswin'")
+        if not 0 < delta < 1:
+            raise invalid("delta", delta, "in (0, 1)")
+        unknown = set(signals) - {"quality", "latency", "errors"}
+        if unknown:
+            raise invalid("signals", sorted(unknown), "among 'quality', 'latency', 'errors'")
+        if min_observations < 0:
+            raise invalid("min_observations", min_observations, ">= 0")
+        if response not in ("reset", "shrink"):
+            raise invalid("response", response, "'reset' or 'shrink'")
+        if not 0 < shrink_factor < 1:
+            raise invalid("shrink_factor", shrink_factor, "in (0, 1)")
+        self.response = response
+        self.shrink_factor = shrink_factor
+        self.detector = detector
+        self.delta = delta
+        self.signals = tuple(signals)
+        self.min_observations = min_observations
+        self.quality_drops_only = quality_drops_only
+        self._tracks: dict[tuple[str, str], _Track] = {}
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments (saved with the engine; detector state is not)."""
+        return {
+            "detector": self.detector,
+            "delta": self.delta,
+            "signals": list(self.signals),
+            "min_observations": self.min_observations,
+            "quality_drops_only": self.quality_drops_only,
+            "response": self.response,
+            "shrink_factor": self.shrink_factor,
+        }
+
+    def _new_detector(self) -> Any:
+        from river import drift  # lazy: keeps `import banditroute` light
+
+        if self.detector == "adwin":
+            return drift.ADWIN(delta=self.delta)
+        if self.detector == "page_hinkley":
+            return drift.PageHinkley()
+        return drift.KSWIN(seed=0)
+
+    def _track(self, model: str, signal: str) -> _Track:
+        key = (model, signal)
+        if key not in self._tracks:
+            self._tracks[key] = _Track(self._new_detector(), recent=max(self.min_observations, 20))
+        return self._tracks[key]
+
+    def observe(
+        self,
+        model: str,
+        step: int,
+        residual: float | None = None,
+        latency_ms: float | None = None,
+        error: bool | None = None,
+    ) -> list[DriftEvent]:
+        """Feed one call's signals; return the changes detected by it (usually none)."""
+        values: list[tuple[Signal, float | None]] = [
+            ("quality", residual),
+            ("latency", latency_ms),
+            ("errors", None if error is None else float(error)),
+        ]
+        events = []
+        for signal, value in values:
+            if value is None or signal not in self.signals:
+                continue
+            track = self._track(model, signal)
+            fired = track.update(float(value))
+            if not fired or track.count < self.min_observations:
+                continue
+            before, after = track.means()
+            if signal == "quality" and self.quality_drops_only and not after < before:
+                continue
+            if signal in ("latency", "errors") and not after > before:
+                continue  # faster or fewer errors is not a degradation
+            events.append(DriftEvent(model, signal, step, before, after))
+        return events
+
+    def forget(self, model: str, signal: Signal | None = None) -> None:
+        """Start a model's detectors afresh (after its posterior was reset)."""
+        for key in [k for k in self._tracks if k[0] == model and signal in (None, k[1])]:
+            del self._tracks[key]
