@@ -73,10 +73,22 @@ def _replay(args: argparse.Namespace) -> int:
     )
     result = replay(test, models, settings, warm=warm, progress=progress)
     summary = summarize(result, dropped_missing_quality=dropped)
+    if args.drift:
+        from .replay.drift_injection import DriftSpec, drift_report
+
+        spec = DriftSpec.parse(args.drift)
+        weight = settings.lambdas[0] / result.cost_scale
+        by_id = {m.id: m for m in models}
+        summary["drift"] = drift_report(
+            test, [by_id[m] for m in log.models], spec, settings.seeds, weight
+        )
+
     summary["warm_start"] = [str(p) for p in args.warm_start or []]
     summary["data"] = [str(p) for p in args.data] or ["synthetic"]
     summary["embedder"] = name
     print(to_markdown(summary))
+    if "drift" in summary:
+        print(_drift_markdown(summary["drift"]))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(summary, indent=2))
@@ -86,6 +98,28 @@ def _replay(args: argparse.Namespace) -> int:
         plot_frontiers(summary, args.plot)
         print(f"wrote {args.plot}")
     return 0
+
+
+def _drift_markdown(d: dict[str, object]) -> str:
+    regret, still = d["post_change_regret"], d["stationary_regret"]
+    assert isinstance(regret, dict) and isinstance(still, dict)
+    lines = [
+        "",
+        f"Drift injected: {d['injected']}",
+        f"decisions routed to it after the change until detection, per seed: "
+        f"{d['delay_decisions']}",
+        f"false resets per seed: drifted stream {d['false_resets']}, unchanged stream "
+        f"{d['false_resets_stationary']} (of {d['decisions_per_seed']} decisions each)",
+        "",
+        "| strategy | regret after the change | same window, unchanged stream |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {k} | {regret[k]:.1f} | {still[k]:.1f} |" for k in regret]
+    if d.get("recovered_share"):
+        lines.append(
+            f"traffic share of the model, before the change / at the end: {d['recovered_share']}"
+        )
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,6 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="where prompt embeddings are kept between runs",
     )
     rp.add_argument("--synthetic-prompts", type=int, default=2000)
+    rp.add_argument(
+        "--drift",
+        metavar="SPEC",
+        help="inject a degradation, e.g. 'gpt-4-1106-preview@900:quality*0.5' "
+        "(MODEL@START[-END]:quality*F | quality=OTHER | latency*F | errors=RATE); "
+        "measured at the first λ for no handling, detect-and-reset and discounting",
+    )
     rp.add_argument("--json", type=Path, help="write the full figures here")
     rp.add_argument("--plot", type=Path, help="write the cost–quality frontier plot here (.png)")
     rp.add_argument("--quiet", action="store_true", help="no progress bars")

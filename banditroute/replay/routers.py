@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..drift import DriftEvent, DriftMonitor
 from ..engine import Engine
 from ..features import ContextBuilder
 from ..outcome_log import OutcomeLog
@@ -82,14 +83,22 @@ def run_engine(
     cost_weight: float,
     warm: Stream | None = None,
     context: ContextBuilder | None = None,
+    drift: DriftMonitor | None = None,
+    errors: np.ndarray | None = None,
+    events: list[DriftEvent] | None = None,
 ) -> np.ndarray:
-    """Route ``test`` in ``order`` through an `Engine` with this policy; feedback = the log."""
+    """Route ``test`` in ``order`` through an `Engine` with this policy; feedback = the log.
+
+    ``errors`` (prompts × models, bool) marks calls that fail; detected drift events are
+    appended to ``events``.
+    """
     engine = Engine(
         models,
         policy=policy,
         embedder=_GivenEmbeddings(test.embeddings.shape[1]),
         context=context,
         tradeoff=Tradeoff(cost_weight=cost_weight),
+        drift=drift,
     )
     column = {m: j for j, m in enumerate(test.log.models)}
     if warm is not None:
@@ -110,9 +119,17 @@ def run_engine(
         j = column[d.model]
         chosen[i] = j
         latency = None if log.latency is None else float(log.latency[i, j])
-        engine.feedback(
-            d, quality=float(log.quality[i, j]), cost_usd=float(log.cost[i, j]), latency_ms=latency
-        )
+        if errors is not None and errors[i, j]:
+            engine.feedback(d, error="injected failure", cost_usd=0.0, latency_ms=latency)
+        else:
+            engine.feedback(
+                d,
+                quality=float(log.quality[i, j]),
+                cost_usd=float(log.cost[i, j]),
+                latency_ms=latency,
+            )
+    if events is not None:
+        events.extend(engine.drift_events)
     return chosen
 
 
