@@ -17,6 +17,7 @@ The engine only wires the parts together; each part lives in its own module.
 
 from __future__ import annotations
 
+import math
 import secrets
 import threading
 from collections import OrderedDict
@@ -30,7 +31,14 @@ import numpy as np
 from .constraints import ArmEstimate, Constraints, estimate_tokens, split_feasible
 from .decision import Candidate, Decision, Outcome
 from .drift import DriftEvent, DriftMonitor
-from .errors import InvalidInput, NoFeasibleModel, StateFileError, UnknownDecision, invalid
+from .errors import (
+    InvalidInput,
+    NoFeasibleModel,
+    StateFileError,
+    UnknownDecision,
+    check_number,
+    invalid,
+)
 from .estimates import CallEstimator
 from .features import (
     CachedEmbedder,
@@ -57,16 +65,20 @@ class _Pending:
     prompt_tokens: int
 
 
-def _finite_in(name: str, value: object, low: float, high: float | None = None) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise invalid(name, value, "a number")
-    v = float(value)
-    if not np.isfinite(v) or v < low or (high is not None and v > high):
-        allowed = f"a finite number in [{low:g}, {high:g}]" if high is not None else f">= {low:g}"
-        raise invalid(name, value, allowed)
-    return v
+def _measurements(
+    quality: object, cost_usd: object, latency_ms: object, output_tokens: object
+) -> tuple[float | None, ...]:
+    """Validate one call's optional measurements: quality in [0, 1], the others >= 0."""
+
+    def optional(name: str, value: object, high: float = math.inf) -> float | None:
+        return None if value is None else check_number(name, value, 0.0, high)
+
+    return (
+        optional("quality", quality, 1.0),
+        optional("cost_usd", cost_usd),
+        optional("latency_ms", latency_ms),
+        optional("output_tokens", output_tokens),
+    )
 
 
 class Engine:
@@ -258,10 +270,7 @@ class Engine:
         decision_id = decision.id if isinstance(decision, Decision) else decision
         if not isinstance(decision_id, str):
             raise invalid("decision", decision, "a Decision or a decision id")
-        q = _finite_in("quality", quality, 0.0, 1.0)
-        cost = _finite_in("cost_usd", cost_usd, 0.0)
-        latency = _finite_in("latency_ms", latency_ms, 0.0)
-        out_tokens = _finite_in("output_tokens", output_tokens, 0.0)
+        q, cost, latency, out_tokens = _measurements(quality, cost_usd, latency_ms, output_tokens)
         if error is not None and not isinstance(error, str):
             raise invalid("error", error, "a string describing the failure, or None")
         if q is None:
@@ -314,10 +323,7 @@ class Engine:
         Unlike `feedback`, no decision is needed: use it to warm-start from data you have.
         """
         prompt = validate_prompt(prompt)
-        q = _finite_in("quality", quality, 0.0, 1.0)
-        cost = _finite_in("cost_usd", cost_usd, 0.0)
-        latency = _finite_in("latency_ms", latency_ms, 0.0)
-        out_tokens = _finite_in("output_tokens", output_tokens, 0.0)
+        q, cost, latency, out_tokens = _measurements(quality, cost_usd, latency_ms, output_tokens)
         profile = self.registry[model]
         vector = self.embedder.embed_one(prompt) if embedding is None else embedding
         tokens = estimate_tokens(prompt)

@@ -7,6 +7,7 @@ True
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "StateFileError",
     "UnknownDecision",
     "UnknownModel",
+    "check_number",
     "invalid",
 ]
 
@@ -58,6 +60,42 @@ class NoFeasibleModel(BanditRouteError):
         self.reasons = dict(reasons)
         lines = [f"  {model}: {why}" for model, why in sorted(self.reasons.items())]
         super().__init__("no model satisfies the constraints:\n" + "\n".join(lines))
+
+
+def check_number(
+    name: str,
+    value: object,
+    low: float = -math.inf,
+    high: float = math.inf,
+    *,
+    above: bool = False,
+) -> float:
+    """``value`` as a float if it is a finite real number in [low, high] (or (low, high] when
+    ``above``), else `InvalidInput` naming it.
+
+    >>> check_number("alpha", 2, 0)
+    2.0
+    >>> check_number("epsilon", 2, 0, 1)
+    Traceback (most recent call last):
+    ...
+    banditroute.errors.InvalidInput: epsilon == 2, must be a finite number in [0, 1]
+    """
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok:
+        ok = type(value).__module__ == "numpy" and hasattr(value, "__float__")
+    number = float(value) if ok else math.nan  # type: ignore[arg-type]
+    inside = (number > low if above else number >= low) and number <= high
+    if not (math.isfinite(number) and inside):
+        left = "(" if above else "["
+        bounds = (
+            f"in {left}{low:g}, {high:g}]"
+            if math.isfinite(high)
+            else f"{'>' if above else '>='} {low:g}"
+            if math.isfinite(low)
+            else ""
+        )
+        raise invalid(name, value, f"a finite number {bounds}".rstrip())
+    return number
 
 
 def invalid(name: str, value: object, allowed: str) -> InvalidInput:

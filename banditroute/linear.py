@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .errors import StateFileError, UnknownModel, invalid
+from .errors import StateFileError, UnknownModel, check_number, invalid
 
 __all__ = ["RidgeArms"]
 
@@ -43,17 +43,11 @@ class RidgeArms:
         intercept_precision: float = 1.0,
         prior_precision: float = 1.0,
     ) -> None:
-        for name, value in (
-            ("intercept_precision", intercept_precision),
-            ("prior_precision", prior_precision),
-        ):
-            if not (isinstance(value, int | float) and np.isfinite(value) and value > 0):
-                raise invalid(name, value, "a finite number > 0")
-        if not (isinstance(prior_intercept, int | float) and np.isfinite(prior_intercept)):
-            raise invalid("prior_intercept", prior_intercept, "a finite number")
-        self.prior_intercept = float(prior_intercept)
-        self.intercept_precision = float(intercept_precision)
-        self.prior_precision = float(prior_precision)
+        self.prior_intercept = check_number("prior_intercept", prior_intercept)
+        self.intercept_precision = check_number(
+            "intercept_precision", intercept_precision, 0, above=True
+        )
+        self.prior_precision = check_number("prior_precision", prior_precision, 0, above=True)
         self.dim: int | None = None
         self.index: dict[str, int] = {}
         self.inv_gram = np.zeros((0, 0, 0))  # (K, d, d): B⁻¹, B = prior precision + Σ x xᵀ

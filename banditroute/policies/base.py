@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import StateFileError, invalid
+from ..errors import StateFileError, check_number, invalid
 from ..linear import RidgeArms
 
 __all__ = ["Policy", "PolicyState"]
@@ -85,22 +85,16 @@ class Policy(ABC):
         discount: float = 1.0,
         seed: int | None = None,
     ) -> None:
-        for pname, value in (
-            ("noise_variance", noise_variance),
-            ("noise_prior_weight", noise_prior_weight),
-        ):
-            if not (isinstance(value, int | float) and np.isfinite(value) and value > 0):
-                raise invalid(pname, value, "a finite number > 0")
         self._ridge = RidgeArms(prior_quality, intercept_precision, prior_precision)
         self.prior_quality = float(prior_quality)
         self.prior_precision = float(prior_precision)
         self.intercept_precision = float(intercept_precision)
-        self.noise_variance = float(noise_variance)
-        self.noise_prior_weight = float(noise_prior_weight)
+        self.noise_variance = check_number("noise_variance", noise_variance, 0, above=True)
+        self.noise_prior_weight = check_number(
+            "noise_prior_weight", noise_prior_weight, 0, above=True
+        )
         self.pooled_prior = bool(pooled_prior)
-        if not (isinstance(discount, int | float) and 0 < discount <= 1):
-            raise invalid("discount", discount, "in (0, 1]")
-        self.discount = float(discount)
+        self.discount = check_number("discount", discount, 0, 1, above=True)
         self.seed = seed
         self._quality_sum = 0.0  # over all models, for the pooled prior
         self._quality_count = 0
@@ -233,8 +227,7 @@ class Policy(ABC):
     def update(self, arm: str, context: np.ndarray, quality: float) -> None:
         """Learn from one observed quality of ``arm`` on ``context``."""
         x = _check_context(context)
-        if not isinstance(quality, int | float | np.floating) or not np.isfinite(quality):
-            raise invalid("quality", quality, "a finite number")
+        check_number("quality", quality)
         i = int(self._ensure(self._check_arms([arm]), x.size)[0])
         residual = float(quality) - float(self._ridge.weights[i] @ x)
         self._sse[i] += residual * residual

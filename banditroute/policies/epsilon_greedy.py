@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import invalid
+from ..errors import check_number
 from .base import Policy
 
 __all__ = ["EpsilonGreedy"]
@@ -29,9 +29,7 @@ class EpsilonGreedy(Policy):
 
     def __init__(self, *, epsilon: float = 0.1, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        if not (isinstance(epsilon, int | float) and 0.0 <= epsilon <= 1.0):
-            raise invalid("epsilon", epsilon, "a number in [0, 1]")
-        self.epsilon = float(epsilon)
+        self.epsilon = check_number("epsilon", epsilon, 0, 1)
 
     def _utilities(
         self, mean: np.ndarray, sd: np.ndarray, penalty: np.ndarray, n: int, arms: list[str]

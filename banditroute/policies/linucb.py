@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import invalid
+from ..errors import check_number
 from .base import Policy
 
 __all__ = ["LinUCB"]
@@ -31,9 +31,7 @@ class LinUCB(Policy):
 
     def __init__(self, *, alpha: float = 1.0, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        if not (isinstance(alpha, int | float) and np.isfinite(alpha) and alpha >= 0):
-            raise invalid("alpha", alpha, "a finite number >= 0")
-        self.alpha = float(alpha)
+        self.alpha = check_number("alpha", alpha, 0)
 
     def _utilities(
         self, mean: np.ndarray, sd: np.ndarray, penalty: np.ndarray, n: int, arms: list[str]

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..errors import invalid
+from ..errors import check_number
 from .base import Policy
 
 __all__ = ["LinearThompsonSampling", "probability_of_max"]
@@ -79,11 +79,7 @@ class LinearThompsonSampling(Policy):
 
     def __init__(self, *, exploration: float = 0.25, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        if not (
-            isinstance(exploration, int | float) and np.isfinite(exploration) and exploration >= 0
-        ):
-            raise invalid("exploration", exploration, "a finite number >= 0")
-        self.exploration = float(exploration)
+        self.exploration = check_number("exploration", exploration, 0)
 
     def _utilities(
         self, mean: np.ndarray, sd: np.ndarray, penalty: np.ndarray, n: int, arms: list[str]
