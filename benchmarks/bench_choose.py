@@ -11,7 +11,6 @@ numbers are measurements to report (benchmarks/RESULTS.md).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_output import report
 
 from banditroute import Engine, Registry, example_registry_path
 
@@ -199,12 +199,7 @@ def main() -> None:
         results["ratio_peer_over_choose_p50"] = (
             results["peer_mabwiser_lints_p50_ms"] / results["choose_p50_ms"]
         )
-    width = max(map(len, results))
-    for key, value in results.items():
-        print(f"{key:<{width}}  {value:10.4f}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2))
+    report(results, args.json)
 
 
 if __name__ == "__main__":

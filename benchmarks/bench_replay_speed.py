@@ -11,11 +11,11 @@ the routing loop itself (choose + feedback through the Engine, or the peer's pre
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
+from bench_output import report
 
 from banditroute.features import ContextBuilder, HashingEmbedder
 from banditroute.replay.routers import ENGINE_POLICIES, mabwiser_choices, run_engine
@@ -43,11 +43,7 @@ def main() -> None:
         mabwiser_choices(stream, order, weight, 0, ContextBuilder(384))
         results["mabwiser_lints_seconds"] = time.perf_counter() - started
     results["prompts"] = float(args.prompts)
-    for key, value in results.items():
-        print(f"{key:<28} {value:8.2f}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2))
+    report(results, args.json)
 
 
 if __name__ == "__main__":
