@@ -136,7 +136,7 @@ class DriftMonitor:
         from river import drift  # lazy: keeps `import banditroute` light
 
         if self.detector == "adwin":
-            return drift.ADWIN(delta=self.delta)  # type: ignore[no-untyped-call]
+            return drift.ADWIN(delta=self.delta)  # type: ignore[no-untyped-call,unused-ignore]
         if self.detector == "page_hinkley":
             return drift.PageHinkley()
         return drift.KSWIN(seed=0)

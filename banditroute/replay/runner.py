@@ -17,6 +17,7 @@ first (full information), then route the test log, still learning online.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,6 +140,11 @@ def replay(
     jobs = [p for p in settings.policies if p != "knn" or warm is not None]
     if "knn" in settings.policies and warm is None:
         result.skipped["knn"] = "needs --warm-start data (it is a supervised router)"
+    if "mabwiser_lints" in jobs and importlib.util.find_spec("mabwiser") is None:
+        jobs.remove("mabwiser_lints")
+        result.skipped["mabwiser_lints"] = (
+            "MABWiser is not installed (pip install banditroute[bench])"
+        )
     bar = tqdm(total=len(jobs) * n_l * n_s, desc="replay", unit="run", disable=not progress)
     for name in jobs:
         started = time.perf_counter()
