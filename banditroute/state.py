@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,18 @@ def write_arrays_atomically(path: Path, payload: dict[str, np.ndarray]) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+    _remove_stale_temporaries(path)
+
+
+def _remove_stale_temporaries(path: Path, age_s: float = 60.0) -> None:
+    """Delete temporary files a killed writer left beside ``path`` (older than ``age_s``)."""
+    cutoff = time.time() - age_s
+    for stale in path.parent.glob(path.name + ".*.tmp"):
+        try:
+            if stale.stat().st_mtime < cutoff:
+                stale.unlink()
+        except OSError:
+            pass  # another process removed it, or it is not ours to remove
 
 
 def read_state(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

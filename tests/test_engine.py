@@ -263,3 +263,48 @@ def test_engine_parameter_validation(three_models: list) -> None:
         Engine([])
     with pytest.raises(InvalidInput, match="policy"):
         Engine(three_models, embedder=HashingEmbedder(), policy="thompson")  # type: ignore[arg-type]
+
+
+def test_state_survives_a_real_kill_during_repeated_saves(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = f"""
+import numpy as np
+from banditroute import Engine, HashingEmbedder, ModelProfile
+models = [ModelProfile(id=f"m{{i}}", provider="p", input_usd_per_mtok=1, output_usd_per_mtok=1)
+          for i in range(11)]
+engine = Engine(models, embedder=HashingEmbedder(dim=384), seed=0)
+i = 0
+while True:
+    d = engine.choose(f"prompt {{i}}")
+    engine.feedback(d, quality=0.5)
+    engine.save({str(tmp_path)!r})
+    i += 1
+"""
+    for delay in (0.9, 1.3, 1.7):
+        process = subprocess.Popen([sys.executable, "-c", script])
+        deadline = time.time() + 30
+        while not (tmp_path / STATE_FILE).exists() and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        loaded = Engine.load(tmp_path)  # never torn: the old or the new file
+        assert sum(loaded.policy.counts().values()) >= 1
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name != STATE_FILE]
+    assert all(name.endswith(".tmp") for name in leftovers)  # at most a killed temp file
+
+
+def test_a_save_sweeps_old_temporary_files(engine: Engine, tmp_path: Path) -> None:
+    import os
+
+    stale = tmp_path / f"{STATE_FILE}.abc123.tmp"
+    fresh = tmp_path / f"{STATE_FILE}.def456.tmp"
+    stale.write_bytes(b"half a file")
+    fresh.write_bytes(b"another writer, right now")
+    os.utime(stale, (0, 0))
+    engine.save(tmp_path)
+    assert not stale.exists() and fresh.exists()
