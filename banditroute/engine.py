@@ -212,9 +212,7 @@ class Engine:
             raise NoFeasibleModel(excluded)
         arms = [m.id for m in feasible]
         rows = np.array([position for position, m in enumerate(models) if m.id not in excluded])
-        penalty = (
-            self.tradeoff.cost_weight * costs[rows] + self.tradeoff.latency_weight * latencies[rows]
-        )
+        penalty = self.tradeoff.penalty(costs[rows], latencies[rows])
         feasible_mean, feasible_sd = mean[rows], sd[rows]
         utilities = self.policy.utilities_from_posterior(
             feasible_mean, feasible_sd, penalty, 1, arms

@@ -8,11 +8,16 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+import numpy as np
 from pydantic import Field
 
 from ._validation import StrictModel
 
 __all__ = ["Tradeoff"]
+
+Number = TypeVar("Number", float, np.ndarray)
 
 
 class Tradeoff(StrictModel):
@@ -29,8 +34,8 @@ class Tradeoff(StrictModel):
     cost_weight: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     latency_weight: float = Field(default=0.0, ge=0, allow_inf_nan=False)
 
-    def penalty(self, cost_usd: float, latency_ms: float) -> float:
-        """What a call of this cost and latency subtracts from its quality."""
+    def penalty(self, cost_usd: Number, latency_ms: Number) -> Number:
+        """What a call of this cost and latency subtracts from its quality (floats or arrays)."""
         return self.cost_weight * cost_usd + self.latency_weight * latency_ms
 
     def reward(self, quality: float, cost_usd: float, latency_ms: float) -> float:
