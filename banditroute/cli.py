@@ -11,8 +11,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import BanditRouteError
+
+if TYPE_CHECKING:
+    from .features import Embedder
 
 __all__ = ["build_parser", "main"]
 
@@ -33,7 +37,7 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _embedder(name: str) -> tuple[object, str]:
+def _embedder(name: str) -> tuple[Embedder, str]:
     from .features import HashingEmbedder, MiniLMEmbedder
 
     if name == "hashing":
@@ -60,12 +64,12 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"no DATA given: replaying the synthetic workload ({log.n_prompts} prompts)")
     embedder, name = _embedder(args.embedder)
     progress = not args.quiet
-    test = prepare(log, embedder, name, args.cache_dir, progress)  # type: ignore[arg-type]
+    test = prepare(log, embedder, name, args.cache_dir, progress)
     warm = None
     if args.warm_start:
         warm_loaded = load_logs(args.warm_start, registry)
         dropped += warm_loaded.dropped_missing_quality
-        warm = prepare(warm_loaded.log, embedder, name, args.cache_dir, progress)  # type: ignore[arg-type]
+        warm = prepare(warm_loaded.log, embedder, name, args.cache_dir, progress)
     settings = ReplaySettings(
         lambdas=tuple(args.lambdas) if args.lambdas else ReplaySettings().lambdas,
         seeds=args.seeds,

@@ -24,7 +24,8 @@ from ..errors import InvalidInput
 from ..outcome_log import OutcomeLog
 from ..policies import LinearThompsonSampling, Policy
 from ..registry import ModelProfile
-from .routers import Stream, oracle_choices, run_engine
+from .metrics import regret_per_prompt
+from .routers import Stream, run_engine
 
 __all__ = ["DRIFT_VARIANTS", "DriftSpec", "drift_report", "inject"]
 
@@ -118,11 +119,8 @@ def _regret_after(
     end: int | None,
     cost_weight: float,
 ) -> float:
-    reward = log.quality - cost_weight * log.cost
-    best = reward[np.arange(log.n_prompts), oracle_choices(log.quality, log.cost, cost_weight)]
-    got = reward[np.arange(log.n_prompts), chosen]
-    window = order[start:end]
-    return float((best[window] - got[window]).sum())
+    regret = regret_per_prompt(log.quality, log.cost, chosen, cost_weight)
+    return float(regret[order[start:end]].sum())
 
 
 def drift_report(

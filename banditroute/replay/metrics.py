@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["aiq", "apgr", "cpt", "upper_hull"]
+__all__ = ["aiq", "apgr", "cpt", "regret_per_prompt", "upper_hull"]
 
 
 def upper_hull(points: np.ndarray) -> np.ndarray:
@@ -101,3 +101,18 @@ def cpt(
         return float(share[0])
     x0, x1, y0, y1 = share[j - 1], share[j], pgr[j - 1], pgr[j]
     return float(x0 + (target - y0) * (x1 - x0) / (y1 - y0)) if y1 > y0 else float(x1)
+
+
+def regret_per_prompt(
+    quality: np.ndarray, cost: np.ndarray, chosen: np.ndarray, cost_weight: float
+) -> np.ndarray:
+    """Oracle reward minus achieved reward per prompt, reward = quality − cost_weight·cost.
+
+    ``chosen`` holds a model column per prompt, shaped (..., n_prompts).
+
+    >>> regret_per_prompt(np.array([[1.0, 0.0], [0.0, 1.0]]), np.zeros((2, 2)),
+    ...                   np.array([0, 0]), 0.0).tolist()
+    [0.0, 1.0]
+    """
+    reward = quality - cost_weight * cost
+    return reward.max(axis=1) - reward[np.arange(reward.shape[0]), chosen]

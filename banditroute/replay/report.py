@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .metrics import aiq, apgr, cpt, upper_hull
+from .metrics import aiq, apgr, cpt, regret_per_prompt, upper_hull
 from .runner import ReplayResult
 
 __all__ = ["plot_frontiers", "summarize", "to_markdown"]
@@ -39,12 +39,10 @@ def _points(result: ReplayResult, choices: np.ndarray, rows: np.ndarray) -> np.n
 def _regret(result: ReplayResult, choices: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """(n_lambdas, n_seeds): cumulative regret against the per-λ oracle over ``rows``."""
     q, c = result.log.quality[rows], result.log.cost[rows]
-    r = np.arange(rows.size)
     out = np.empty(choices.shape[:2])
     for li, lam in enumerate(result.lambdas):
-        reward = q - lam / result.cost_scale * c
-        best = reward.max(axis=1).sum()
-        out[li] = best - reward[r, choices[li][:, rows]].sum(axis=1)
+        weight = lam / result.cost_scale
+        out[li] = regret_per_prompt(q, c, choices[li][:, rows], weight).sum(axis=-1)
     return out
 
 
