@@ -75,7 +75,15 @@ def _replay(args: argparse.Namespace) -> int:
         seeds=args.seeds,
         policies=tuple(args.policies) if args.policies else ReplaySettings().policies,
     )
-    result = replay(test, models, settings, warm=warm, progress=progress)
+    store = None
+    if args.store is not None:
+        from .store import DecisionStore
+
+        store = DecisionStore(args.store, embedder.dim, embedder=name, background=False)
+    result = replay(test, models, settings, warm=warm, progress=progress, store=store)
+    if store is not None:
+        store.close()
+        print(f"logged the first run of {settings.policies[0]} into {args.store}")
     summary = summarize(result, dropped_missing_quality=dropped)
     if args.drift:
         from .replay.drift_injection import DriftSpec, drift_report
@@ -101,6 +109,46 @@ def _replay(args: argparse.Namespace) -> int:
         args.plot.parent.mkdir(parents=True, exist_ok=True)
         plot_frontiers(summary, args.plot)
         print(f"wrote {args.plot}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from .evaluation.study import load_judged_log, run_study
+
+    embedder, name = _embedder(args.embedder)
+    result = run_study(
+        load_judged_log(args.data),
+        None if args.fit is None else load_judged_log(args.fit),
+        embedder=embedder,
+        embedder_name=name,
+        cache_dir=args.cache_dir,
+        penalty=args.penalty,
+        progress=not args.quiet,
+    )
+    result["data"] = str(args.data)
+    if args.fit is not None:
+        result["fit"]["file"] = str(args.fit)
+    print(
+        f"agreement {result['agreement']:.3f} over {result['pairs']} pairs; "
+        f"length-matched {result['agreement_length_matched']:.3f} over "
+        f"{result['pairs_length_matched']} (length alone: "
+        f"{result['length_baseline']['agreement']:.3f} / "
+        f"{result['length_baseline']['agreement_length_matched']:.3f})"
+    )
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from .store import DecisionStore, ask
+
+    embedder, name = _embedder(args.embedder)
+    store = DecisionStore(args.store, embedder.dim, embedder=name, background=False)
+    print(ask(store, args.question, embedder, evidence=args.evidence))
     return 0
 
 
@@ -188,10 +236,32 @@ def build_parser() -> argparse.ArgumentParser:
         "(MODEL@START[-END]:quality*F | quality=OTHER | latency*F | errors=RATE); "
         "measured at the first λ for no handling, detect-and-reset and discounting",
     )
+    rp.add_argument(
+        "--store", type=Path, help="log the first policy's first run into this LanceDB folder"
+    )
     rp.add_argument("--json", type=Path, help="write the full figures here")
     rp.add_argument("--plot", type=Path, help="write the cost–quality frontier plot here (.png)")
     rp.add_argument("--quiet", action="store_true", help="no progress bars")
     rp.set_defaults(run=_replay)
+
+    ev = sub.add_parser("evaluate", help="agreement of the response evaluator with judge labels")
+    ev.add_argument("data", type=Path, help="long-format log: prompt, response, quality (0..1)")
+    ev.add_argument(
+        "--fit", type=Path, help="labelled log to fit on (its rows on DATA's prompts are dropped)"
+    )
+    ev.add_argument("--penalty", type=float, default=1.0, help="ridge penalty of the fit")
+    ev.add_argument("--embedder", choices=["minilm", "hashing"], default="minilm")
+    ev.add_argument("--cache-dir", type=Path, default=Path(".banditroute-cache"))
+    ev.add_argument("--json", type=Path, help="write the figures here")
+    ev.add_argument("--quiet", action="store_true", help="no progress bars")
+    ev.set_defaults(run=_evaluate)
+
+    ak = sub.add_parser("ask", help="ask the decision log a question, e.g. 'best model for code?'")
+    ak.add_argument("question")
+    ak.add_argument("--store", type=Path, required=True, help="the LanceDB folder of the log")
+    ak.add_argument("--embedder", choices=["minilm", "hashing"], default="minilm")
+    ak.add_argument("--evidence", type=int, default=300, help="nearest decisions used")
+    ak.set_defaults(run=_ask)
     return parser
 
 

@@ -13,7 +13,10 @@ chose a (propensity 0.90, policy thompson) for a prompt of ~12 tokens
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from .evaluation.evaluator import Evaluation
 
 __all__ = ["Candidate", "Decision", "Outcome"]
 
@@ -92,3 +95,4 @@ class Outcome:
     cost_usd: float | None
     latency_ms: float | None
     error: str | None
+    evaluation: Evaluation | None = None  #: the evaluator's scores when quality came from them

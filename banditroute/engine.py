@@ -24,7 +24,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,6 +40,7 @@ from .errors import (
     invalid,
 )
 from .estimates import CallEstimator
+from .evaluation.evaluator import Evaluator
 from .features import (
     CachedEmbedder,
     ContextBuilder,
@@ -53,6 +54,9 @@ from .registry import ModelProfile, Registry, RegistryChange
 from .reward import Tradeoff
 from .state import read_state, write_state
 
+if TYPE_CHECKING:
+    from .store.decision_store import DecisionStore
+
 __all__ = ["Engine"]
 
 STATE_FILE = "engine.npz"
@@ -63,6 +67,7 @@ class _Pending:
     model: str
     context: np.ndarray
     prompt_tokens: int
+    prompt: str | None = None  # kept in memory for response scoring, never saved
 
 
 def _measurements(
@@ -104,6 +109,13 @@ class Engine:
         Watches each model's quality residual, latency and errors; on a detected degradation the
         model's posterior is reset (or softened) so it is explored again. Events are kept in
         `drift_events`. None: no drift handling.
+    store : DecisionStore or path, optional
+        Decision log (LanceDB folder): every decision, outcome, drift event and registry change
+        is queued there and written in batches off the hot path; enables `ask`.
+    evaluator : Evaluator, optional
+        Scores ``feedback(decision, response=...)`` when no quality is given, and learns from
+        responses that come with a gold quality. Default: an `Evaluator` on the engine's
+        embedder.
     seed : int, optional
         Seed of the default policy.
     """
@@ -119,6 +131,8 @@ class Engine:
         estimator: CallEstimator | None = None,
         max_pending: int = 100_000,
         drift: DriftMonitor | None = None,
+        evaluator: Evaluator | None = None,
+        store: DecisionStore | str | Path | None = None,
         seed: int | None = None,
     ) -> None:
         self.registry = models if isinstance(models, Registry) else Registry(models)
@@ -142,10 +156,31 @@ class Engine:
         self.estimator = estimator if estimator is not None else CallEstimator()
         self.max_pending = max_pending
         self.drift = drift
+        if evaluator is not None and not isinstance(evaluator, Evaluator):
+            raise invalid("evaluator", evaluator, "a banditroute Evaluator")
+        self.evaluator = evaluator if evaluator is not None else Evaluator(embedder=self.embedder)
         self.drift_events: list[DriftEvent] = []
         self.feedback_count = 0
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
         self._lock = threading.RLock()
+        self.store = self._open_store(store)
+        self._log_registry("engine started")
+
+    def _open_store(self, store: DecisionStore | str | Path | None) -> DecisionStore | None:
+        if store is None:
+            return None
+        from .store.decision_store import DecisionStore  # lazy: pyarrow, lancedb
+
+        if isinstance(store, DecisionStore):
+            return store
+        if isinstance(store, str | Path):
+            name = self._embedder_spec()["kind"]
+            return DecisionStore(store, embedding_dim=self.embedder.dim, embedder=name)
+        raise invalid("store", store, "a DecisionStore, a folder path or None")
+
+    def _log_registry(self, change: str) -> None:
+        if self.store is not None:
+            self.store.record_registry(self.registry, change)
 
     @classmethod
     def from_registry(cls, path: str | Path, **kwargs: Any) -> Engine:
@@ -157,6 +192,7 @@ class Engine:
         """Register a new model; it starts from the prior."""
         with self._lock:
             self.registry.add(model)
+            self._log_registry(f"added {model.id}")
 
     def remove_model(self, model_id: str) -> None:
         """Unregister a model and forget what was learned about it."""
@@ -165,11 +201,13 @@ class Engine:
             if model_id in self.policy.arms:
                 self.policy.remove_arm(model_id)
             self.estimator.forget(model_id)
+            self._log_registry(f"removed {model_id}")
 
     def deprecate_model(self, model_id: str, replacement: str | None = None) -> None:
         """Exclude a model by default from now on."""
         with self._lock:
             self.registry.deprecate(model_id, replacement)
+            self._log_registry(f"deprecated {model_id}")
 
     # -- choosing --------------------------------------------------------------------------------
     def choose(
@@ -194,9 +232,14 @@ class Engine:
         tokens = estimate_tokens(prompt)
         x = self.context.build(vector, tokens)
         with self._lock:
-            return self._choose_locked(x, tokens, constraints)
+            decision = self._choose_locked(prompt, x, tokens, constraints)
+        if self.store is not None:
+            self.store.record_decision(decision, vector, prompt, constraints)
+        return decision
 
-    def _choose_locked(self, x: np.ndarray, tokens: int, constraints: Constraints) -> Decision:
+    def _choose_locked(
+        self, prompt: str, x: np.ndarray, tokens: int, constraints: Constraints
+    ) -> Decision:
         models = list(self.registry)
         mean, sd = self.policy.posterior(x, [m.id for m in models])
         costs = self.estimator.costs_usd(models, tokens, x, constraints.expected_output_tokens)
@@ -244,7 +287,7 @@ class Engine:
             candidates=candidates,
             excluded=excluded,
         )
-        self._pending[decision.id] = _Pending(chosen, x, tokens)
+        self._pending[decision.id] = _Pending(chosen, x, tokens, prompt)
         while len(self._pending) > self.max_pending:
             self._pending.popitem(last=False)
         return decision
@@ -259,11 +302,16 @@ class Engine:
         latency_ms: float | None = None,
         output_tokens: float | None = None,
         error: str | None = None,
+        response: str | None = None,
+        prompt: str | None = None,
     ) -> Outcome:
         """Report what happened when the chosen model was called.
 
-        ``quality`` in [0, 1] is required unless ``error`` says the call failed (quality 0).
-        Each decision takes feedback once.
+        The quality in [0, 1] comes from ``quality``, or else from the engine's evaluator scoring
+        ``response``, or is 0 when ``error`` says the call failed. A ``response`` given together
+        with ``quality`` is a gold label: the evaluator learns from it (`Evaluator.partial_fit`).
+        The prompt is remembered from `choose` in memory only; after `load`, pass ``prompt=``
+        with a response. Each decision takes feedback once.
         """
         decision_id = decision.id if isinstance(decision, Decision) else decision
         if not isinstance(decision_id, str):
@@ -271,10 +319,27 @@ class Engine:
         q, cost, latency, out_tokens = _measurements(quality, cost_usd, latency_ms, output_tokens)
         if error is not None and not isinstance(error, str):
             raise invalid("error", error, "a string describing the failure, or None")
-        if q is None:
-            if error is None:
-                raise InvalidInput("feedback needs quality=... (in [0, 1]) or error=...")
-            q = 0.0
+        if response is not None and not isinstance(response, str):
+            raise invalid("response", response, "the model's answer as a str, or None")
+        if q is None and error is None and response is None:
+            raise InvalidInput("feedback needs quality=... (in [0, 1]), response=... or error=...")
+        evaluation = None
+        if response is not None:
+            with self._lock:
+                pending = self._pending.get(decision_id)
+            text = prompt if prompt is not None else pending.prompt if pending else None
+            if pending is not None and text is None:
+                raise InvalidInput(
+                    "this decision's prompt is not in memory (engine reloaded?): pass prompt=..."
+                )
+            if pending is not None and text is not None:
+                if q is not None:
+                    with self._lock:
+                        self.evaluator.partial_fit([text], [response], [q])
+                elif error is None:
+                    evaluation = self.evaluator.evaluate(text, response)
+                    q = evaluation.total
+        q = 0.0 if q is None else q
         with self._lock:
             pending = self._pending.pop(decision_id, None)
             if pending is None:
@@ -282,28 +347,37 @@ class Engine:
                     f"decision {decision_id!r} is unknown to this engine or already has feedback"
                 )
             if pending.model in self.registry:
-                model = self.registry[pending.model]
-                predicted = None
-                if self.drift is not None:
-                    predicted = float(self.policy.posterior(pending.context, [model.id])[0][0])
-                self.policy.update(pending.model, pending.context, q)
-                self.estimator.observe(
-                    model,
-                    pending.context,
-                    pending.prompt_tokens,
-                    cost,
-                    latency,
-                    out_tokens,
-                    error is not None,
-                )
-                self.feedback_count += 1
-                if self.drift is not None and predicted is not None:
-                    for event in self.drift.observe(
-                        model.id, self.feedback_count, q - predicted, latency, error is not None
-                    ):
-                        self._react(event)
+                self._learn(pending, q, cost, latency, out_tokens, error is not None)
         reward = self.tradeoff.reward(q, cost or 0.0, latency or 0.0)
-        return Outcome(decision_id, pending.model, q, reward, cost, latency, error)
+        outcome = Outcome(decision_id, pending.model, q, reward, cost, latency, error, evaluation)
+        if self.store is not None:
+            self.store.record_outcome(outcome)
+        return outcome
+
+    def _learn(
+        self,
+        pending: _Pending,
+        q: float,
+        cost: float | None,
+        latency: float | None,
+        out_tokens: float | None,
+        failed: bool,
+    ) -> None:
+        """Update the policy, the estimates and the drift monitor with one outcome (locked)."""
+        model = self.registry[pending.model]
+        predicted = None
+        if self.drift is not None:
+            predicted = float(self.policy.posterior(pending.context, [model.id])[0][0])
+        self.policy.update(pending.model, pending.context, q)
+        self.estimator.observe(
+            model, pending.context, pending.prompt_tokens, cost, latency, out_tokens, failed
+        )
+        self.feedback_count += 1
+        if self.drift is not None and predicted is not None:
+            for event in self.drift.observe(
+                model.id, self.feedback_count, q - predicted, latency, failed
+            ):
+                self._react(event)
 
     def observe(
         self,
@@ -334,6 +408,8 @@ class Engine:
         """Make a degraded model explored again, and remember the event."""
         assert self.drift is not None
         self.drift_events.append(event)
+        if self.store is not None:
+            self.store.record_drift(event, f"drift-{len(self.drift_events)}-{secrets.token_hex(4)}")
         if event.signal == "latency":
             self.estimator.set_latency(event.model, event.mean_after)
         elif self.drift.response == "reset":
@@ -381,6 +457,7 @@ class Engine:
                 "feedback_count": self.feedback_count,
                 "drift": None if self.drift is None else self.drift.get_params(),
                 "drift_events": [vars(e) for e in self.drift_events],
+                "evaluator": self.evaluator.get_params(),
                 "pending": [
                     {"id": i, "model": p.model, "prompt_tokens": p.prompt_tokens}
                     for i, p in zip(pending_ids, pending, strict=True)
@@ -389,6 +466,7 @@ class Engine:
             arrays = {
                 **state.arrays,
                 **self.estimator.arrays(),
+                **self.evaluator.calibration.arrays("evaluator_"),
                 "pending_contexts": np.array([p.context for p in pending])
                 if pending
                 else np.zeros((0, self.context.dim)),
@@ -438,6 +516,9 @@ class Engine:
             max_pending=int(header["max_pending"]),
             drift=None if header["drift"] is None else DriftMonitor(**header["drift"]),
         )
+        if "evaluator" in header:  # states from before the evaluator keep the default
+            engine.evaluator = Evaluator.from_params(header["evaluator"], engine.embedder)
+            engine.evaluator.calibration.load_arrays(arrays, "evaluator_")
         engine.feedback_count = int(header["feedback_count"])
         engine.drift_events = [DriftEvent(**e) for e in header["drift_events"]]
         contexts = arrays["pending_contexts"]

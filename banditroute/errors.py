@@ -13,6 +13,7 @@ from collections.abc import Mapping
 __all__ = [
     "BanditRouteError",
     "InvalidInput",
+    "JudgeError",
     "NoFeasibleModel",
     "RegistryError",
     "StateFileError",
@@ -51,6 +52,10 @@ class UnknownDecision(BanditRouteError, KeyError):
 
 class StateFileError(BanditRouteError):
     """A saved engine state is missing, corrupt, of another format or of an unsupported version."""
+
+
+class JudgeError(BanditRouteError):
+    """An LLM judge could not be reached or its answer could not be read (after retries)."""
 
 
 class NoFeasibleModel(BanditRouteError):

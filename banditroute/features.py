@@ -205,6 +205,18 @@ class CachedEmbedder:
             self.hits += len(keys) - len(missing)
         return [found[k] for k in keys]
 
+    def remember(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        """Put precomputed vectors (e.g. from a disk cache) in the cache."""
+        if len(texts) != len(vectors) or (len(texts) and vectors.shape[1] != self.dim):
+            raise invalid("vectors", vectors.shape, f"({len(texts)}, {self.dim})")
+        with self._lock:
+            for text, vector in zip(texts, vectors, strict=True):
+                stored = np.array(vector, dtype=np.float32)
+                stored.setflags(write=False)
+                self._cache[self._key(text)] = stored
+            while len(self._cache) > self.max_entries:
+                self._cache.popitem(last=False)
+
     def embed_one(self, text: str) -> np.ndarray:
         """Embed one text; a repeated text returns the cached (read-only) vector."""
         key = self._key(text)

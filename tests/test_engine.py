@@ -308,3 +308,44 @@ def test_a_save_sweeps_old_temporary_files(engine: Engine, tmp_path: Path) -> No
     os.utime(stale, (0, 0))
     engine.save(tmp_path)
     assert not stale.exists() and fresh.exists()
+
+
+ANSWER = (
+    "def merge(a, b):\n    out = []\n    while a and b:\n        out.append((a if a[0] < b[0] "
+    "else b).pop(0))\n    return out + a + b\n\nThis merges the two sorted lists in linear time."
+)
+
+
+def test_feedback_with_a_response_is_scored_by_the_evaluator(engine: Engine) -> None:
+    d = engine.choose(PROMPT)
+    outcome = engine.feedback(d, response=ANSWER, latency_ms=500)
+    assert outcome.evaluation is not None and not outcome.evaluation.calibrated
+    assert outcome.quality == outcome.evaluation.total > 0
+    empty = engine.feedback(engine.choose(PROMPT), response="")
+    assert empty.quality == 0.0 and engine.feedback_count == 2
+
+
+def test_gold_quality_with_a_response_teaches_the_evaluator_and_survives_save(
+    engine: Engine, tmp_path: Path
+) -> None:
+    for k in range(6):
+        d = engine.choose(f"{PROMPT}, variant {k}")
+        engine.feedback(d, quality=1.0 if k % 2 else 0.2, response=ANSWER[: 40 + 30 * k])
+    assert engine.evaluator.calibration.count == 6
+    d = engine.choose(PROMPT)
+    engine.save(tmp_path)
+    loaded = Engine.load(tmp_path, embedder=HashingEmbedder(dim=64))
+    assert loaded.evaluator.calibration.count == 6
+    with pytest.raises(InvalidInput, match="prompt="):  # prompts are not written to disk
+        loaded.feedback(d.id, response=ANSWER)
+    a = loaded.feedback(d.id, response=ANSWER, prompt=PROMPT)
+    b = engine.feedback(d, response=ANSWER)
+    assert a.evaluation is not None and a.evaluation.calibrated
+    assert a.quality == pytest.approx(b.quality)
+    assert PROMPT.encode() not in (tmp_path / STATE_FILE).read_bytes()
+
+
+def test_response_must_be_text(engine: Engine) -> None:
+    d = engine.choose(PROMPT)
+    with pytest.raises(InvalidInput, match="response"):
+        engine.feedback(d, response=42)  # type: ignore[arg-type]

@@ -24,6 +24,7 @@ from ..outcome_log import OutcomeLog
 from ..policies import EpsilonGreedy, LinearThompsonSampling, LinUCB, Policy, RandomPolicy
 from ..registry import ModelProfile
 from ..reward import Tradeoff
+from ..store.decision_store import DecisionStore
 
 __all__ = [
     "ENGINE_POLICIES",
@@ -86,6 +87,7 @@ def run_engine(
     drift: DriftMonitor | None = None,
     errors: np.ndarray | None = None,
     events: list[DriftEvent] | None = None,
+    store: DecisionStore | None = None,
 ) -> np.ndarray:
     """Route ``test`` in ``order`` through an `Engine` with this policy; feedback = the log.
 
@@ -99,6 +101,7 @@ def run_engine(
         context=context,
         tradeoff=Tradeoff(cost_weight=cost_weight),
         drift=drift,
+        store=store,
     )
     column = {m: j for j, m in enumerate(test.log.models)}
     if warm is not None:

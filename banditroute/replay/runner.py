@@ -29,6 +29,7 @@ from ..errors import InvalidInput, invalid
 from ..features import ContextBuilder, Embedder
 from ..outcome_log import OutcomeLog
 from ..registry import ModelProfile
+from ..store.decision_store import DecisionStore
 from .embedding_cache import embed_cached
 from .routers import (
     ENGINE_POLICIES,
@@ -124,8 +125,12 @@ def replay(
     settings: ReplaySettings,
     warm: Stream | None = None,
     progress: bool = True,
+    store: DecisionStore | None = None,
 ) -> ReplayResult:
-    """Run every router in ``settings`` on ``test`` (after learning from ``warm`` if given)."""
+    """Run every router in ``settings`` on ``test`` (after learning from ``warm`` if given).
+
+    With a ``store``, the first engine policy's run (first λ, seed 0) is logged into it.
+    """
     import time
 
     profiles = _check_models(test.log, models)
@@ -153,9 +158,19 @@ def replay(
             weight = lam / cost_scale
             for seed in range(n_s):
                 if name in ENGINE_POLICIES:
+                    logged = store if (li, seed) == (0, 0) else None
                     out[li, seed] = run_engine(
-                        ENGINE_POLICIES[name](seed), profiles, test, orders[seed], weight, warm
+                        ENGINE_POLICIES[name](seed),
+                        profiles,
+                        test,
+                        orders[seed],
+                        weight,
+                        warm,
+                        store=logged,
                     )
+                    if logged is not None:
+                        logged.flush()
+                        store = None
                 elif name == "mabwiser_lints":
                     out[li, seed] = mabwiser_choices(
                         test, orders[seed], weight, seed, builder, warm
