@@ -153,13 +153,15 @@ def to_markdown(summary: dict[str, Any]) -> str:
 
 
 def plot_frontiers(summary: dict[str, Any], path: str | Path) -> None:
-    """Every router's cost–quality points over λ, single models as labelled dots."""
-    import matplotlib
+    """Every router's cost–quality points over λ, single models as labelled dots.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Drawn on a standalone figure (no pyplot), so it neither needs a display nor changes the
+    caller's matplotlib backend.
+    """
+    from matplotlib.figure import Figure
 
-    fig, ax = plt.subplots(figsize=(9, 6))
+    fig = Figure(figsize=(9, 6))
+    ax = fig.subplots()
     for name, f in summary["policies"].items():
         if name == "zero":
             for p in f["points"]:
@@ -197,4 +199,3 @@ def plot_frontiers(summary: dict[str, Any], path: str | Path) -> None:
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)

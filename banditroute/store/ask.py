@@ -46,7 +46,8 @@ _UNITS = {"hour": 1 / 24, "day": 1, "week": 7, "month": 30, "year": 365}
 _STOP = re.compile(
     r"\b(which|what|who|how|is|are|was|were|the|a|an|did|do|does|we|our|model|models|best|top|"
     r"decisions?|spend|spent|compare[sd]?|with|and|to|of|in|for|on|about|like|similar|show|me|"
-    r"vs\.?|versus|against|degraded|cost|costs|router|routed|prompts? like)\b"
+    r"vs\.?|versus|against|degraded|cost|costs|router|routed|prompts? like|total|by|per|all|"
+    r"overall|much|many)\b"
 )
 _DATE = r"(\d{4}-\d{2}-\d{2})"
 
@@ -123,16 +124,24 @@ def _time_range(text: str, now: datetime) -> tuple[float | None, float | None, s
 
 
 def _models(text: str, known: Sequence[str]) -> tuple[tuple[str, ...], str]:
-    """Known model ids named in the text (a name may be a prefix: "gpt-3.5"), in order."""
+    """Known model ids named in the text, in order of mention.
+
+    A mention is a whole id, the part after a provider prefix ("llama-2-70b-chat"), or a
+    versioned prefix of an id ("gpt-3.5" for "gpt-3.5-turbo-1106"); a plain word such as
+    "math" never stands for "math-s".
+    """
     found: list[tuple[int, str]] = []
     rest = text
-    for token in sorted(set(re.findall(r"[a-z0-9][a-z0-9._/:-]*[a-z0-9]", text)), key=len)[::-1]:
-        exact = [m for m in known if m.lower() == token]
+    tokens = set(re.findall(r"[a-z0-9][a-z0-9._/:-]*[a-z0-9]", text))
+    for token in sorted(tokens, key=len, reverse=True):
+        exact = [m for m in known if token in (m.lower(), m.lower().rsplit("/", 1)[-1])]
+        versioned = bool(re.search(r"[-.:/]|\d", token)) and any(ch.isalpha() for ch in token)
         prefixed = sorted(
-            (m for m in known if re.match(re.escape(token) + r"[-_./:]", m.lower())), key=len
+            (m for m in known if versioned and re.match(re.escape(token) + r"[-_./:]", m.lower())),
+            key=len,
         )
         match = exact or prefixed
-        if match and not token.isdigit() and any(ch.isalpha() for ch in token):
+        if match:
             if match[0] not in (m for _, m in found):
                 found.append((text.find(token), match[0]))
             rest = rest.replace(token, " ")

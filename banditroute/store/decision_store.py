@@ -91,7 +91,7 @@ class DecisionStore:
         outcome_wait_s: float = 30.0,
         background: bool = True,
     ) -> None:
-        os.environ.setdefault("LANCE_LOG", "error")  # lance's Rust side warns on stderr otherwise
+        os.environ.setdefault("LANCEDB_LOG", "error")  # lance's Rust side warns on stderr otherwise
         import lancedb
 
         self.path = Path(path)
