@@ -86,6 +86,13 @@ class DriftMonitor:
         back to the prior, or the same mean with its precision multiplied by ``shrink_factor``.
     shrink_factor : float in (0, 1)
         Used by ``response="shrink"``.
+    probe_every : int
+        After a quality or error drift, the model is on probation: every ``probe_every``-th
+        decision goes to it (when feasible; propensity 1, marked in ``Decision.policy``) and a
+        *rise* of its quality residual is also reported, so a restored model is reset again
+        and re-learned at its new level. 0 turns probation off.
+    probation : int
+        Decisions a probation lasts (it also ends when the rise is detected).
     """
 
     def __init__(
@@ -97,6 +104,8 @@ class DriftMonitor:
         quality_drops_only: bool = True,
         response: Literal["reset", "shrink"] = "reset",
         shrink_factor: float = 0.05,
+        probe_every: int = 0,
+        probation: int = 1000,
     ) -> None:
         if detector not in ("adwin", "page_hinkley", "kswin"):
             raise invalid("detector", detector, "'adwin', 'page_hinkley' or 'kswin'")
@@ -111,6 +120,13 @@ class DriftMonitor:
             raise invalid("response", response, "'reset' or 'shrink'")
         if not 0 < shrink_factor < 1:
             raise invalid("shrink_factor", shrink_factor, "in (0, 1)")
+        if not isinstance(probe_every, int) or probe_every < 0:
+            raise invalid("probe_every", probe_every, "an int >= 0 (0: no probation)")
+        if not isinstance(probation, int) or probation < 1:
+            raise invalid("probation", probation, "an int >= 1")
+        self.probe_every = probe_every
+        self.probation = probation
+        self._probation: dict[str, list[int]] = {}  # model -> [decisions left, until next probe]
         self.response = response
         self.shrink_factor = shrink_factor
         self.detector = detector
@@ -130,6 +146,8 @@ class DriftMonitor:
             "quality_drops_only": self.quality_drops_only,
             "response": self.response,
             "shrink_factor": self.shrink_factor,
+            "probe_every": self.probe_every,
+            "probation": self.probation,
         }
 
     def _new_detector(self) -> Any:
@@ -170,12 +188,35 @@ class DriftMonitor:
             if not fired or track.count < self.min_observations:
                 continue
             before, after = track.means()
-            if signal == "quality" and self.quality_drops_only and not after < before:
+            rise_allowed = not self.quality_drops_only or model in self._probation
+            if signal == "quality" and not rise_allowed and not after < before:
                 continue
             if signal in ("latency", "errors") and not after > before:
                 continue  # faster or fewer errors is not a degradation
             events.append(DriftEvent(model, signal, step, before, after))
         return events
+
+    def start_probation(self, model: str) -> None:
+        """Put a degraded model on probation (no-op when probation is off)."""
+        if self.probe_every:
+            self._probation[model] = [self.probation, self.probe_every]
+
+    def end_probation(self, model: str) -> None:
+        """Take a model off probation."""
+        self._probation.pop(model, None)
+
+    def next_probe(self, feasible: list[str]) -> str | None:
+        """Count one decision; the model on probation to probe with it, if one is due."""
+        due = None
+        for model, clock in list(self._probation.items()):
+            clock[0] -= 1
+            clock[1] -= 1
+            if clock[0] <= 0:
+                del self._probation[model]
+            elif clock[1] <= 0 and model in feasible and due is None:
+                clock[1] = self.probe_every
+                due = model
+        return due
 
     def forget(self, model: str, signal: Signal | None = None) -> None:
         """Start a model's detectors afresh (after its posterior was reset)."""

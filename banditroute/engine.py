@@ -55,6 +55,7 @@ from .reward import Tradeoff
 from .state import read_state, write_state
 
 if TYPE_CHECKING:
+    from .store.ask import Answer
     from .store.decision_store import DecisionStore
 
 __all__ = ["Engine"]
@@ -261,10 +262,16 @@ class Engine:
             feasible_mean, feasible_sd, penalty, 1, arms
         )
         order = np.argsort(-utilities[0], kind="stable")
+        probe = None if self.drift is None else self.drift.next_probe(arms)
+        if probe is not None:  # a model on probation after a drift: scheduled, not sampled
+            first = arms.index(probe)
+            order = np.r_[first, order[order != first]]
+            propensity = 1.0
+        else:
+            propensity = self.policy.propensity(
+                feasible_mean, feasible_sd, penalty, int(order[0]), arms
+            )
         chosen = arms[int(order[0])]
-        propensity = self.policy.propensity(
-            feasible_mean, feasible_sd, penalty, int(order[0]), arms
-        )
         ranked = rows[order]
         candidates = tuple(
             map(
@@ -282,7 +289,7 @@ class Engine:
             model=chosen,
             fallbacks=tuple(c.model for c in candidates[1:]),
             propensity=propensity,
-            policy=self.policy.name,
+            policy=self.policy.name if probe is None else f"{self.policy.name}+probe",
             prompt_tokens=tokens,
             candidates=candidates,
             excluded=excluded,
@@ -405,18 +412,41 @@ class Engine:
             self.estimator.observe(profile, x, tokens, cost, latency, out_tokens)
 
     def _react(self, event: DriftEvent) -> None:
-        """Make a degraded model explored again, and remember the event."""
+        """Make a degraded (or restored) model explored again, and remember the event."""
         assert self.drift is not None
         self.drift_events.append(event)
         if self.store is not None:
             self.store.record_drift(event, f"drift-{len(self.drift_events)}-{secrets.token_hex(4)}")
         if event.signal == "latency":
             self.estimator.set_latency(event.model, event.mean_after)
-        elif self.drift.response == "reset":
-            self.policy.reset_arm(event.model)
+        elif event.signal == "quality" and event.mean_after > event.mean_before:
+            self.policy.reset_arm(event.model)  # restored: learn it afresh at its new level
+            self.drift.end_probation(event.model)
         else:
-            self.policy.soften_arm(event.model, self.drift.shrink_factor)
+            if self.drift.response == "reset":
+                self.policy.reset_arm(event.model)
+            else:
+                self.policy.soften_arm(event.model, self.drift.shrink_factor)
+            self.drift.start_probation(event.model)
         self.drift.forget(event.model, event.signal)
+
+    # -- the decision log ---------------------------------------------------------------------
+    def ask(self, question: str, *, evidence: int = 300) -> Answer:
+        """Answer a question from the decision log, e.g. "which model is best for python code?".
+
+        Needs an engine created with ``store=``; see `banditroute.store.ask` for what is
+        understood.
+        """
+        if self.store is None:
+            raise InvalidInput("ask needs a decision log: create the engine with store=FOLDER")
+        from .store.ask import ask
+
+        return ask(self.store, question, self.embedder, evidence=evidence)
+
+    def close(self) -> None:
+        """Write what the decision log still holds in memory and stop its writer."""
+        if self.store is not None:
+            self.store.close()
 
     @property
     def pending_decisions(self) -> int:

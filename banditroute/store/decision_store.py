@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
+from .._compat import drop_shadowing_datasets_module
 from ..errors import InvalidInput, StateFileError, invalid
 from .redact import Redactor, redact_secrets
 from .schema import SCHEMA_VERSION, decision_schema, drift_schema, registry_schema
@@ -92,6 +93,7 @@ class DecisionStore:
         background: bool = True,
     ) -> None:
         os.environ.setdefault("LANCEDB_LOG", "error")  # lance's Rust side warns on stderr otherwise
+        drop_shadowing_datasets_module()
         import lancedb
 
         self.path = Path(path)
@@ -112,6 +114,7 @@ class DecisionStore:
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
         self._closed = False
+        self._models: set[str] | None = None  # model ids in the log, read lazily
         self._snapshot = self._next_snapshot()
         self._thread: threading.Thread | None = None
         if background:
@@ -192,6 +195,8 @@ class DecisionStore:
             "expected_quality": decision.expected_quality,
             "expected_cost_usd": decision.expected_cost_usd,
             "expected_latency_ms": decision.expected_latency_ms,
+            "candidates": [c.model for c in decision.candidates],
+            "candidate_quality": [c.expected_quality for c in decision.candidates],
             "has_outcome": False,
         }
         with self._lock:
@@ -282,6 +287,9 @@ class DecisionStore:
                         self._other[name] = batch + self._other[name]
                 raise
             with self._lock:
+                if self._models is not None:
+                    self._models.update(r["model"] for r in rows)
+                    self._models.update(r["model"] for r in other["registry"])
                 self._written.update(r["id"] for r in rows if not r["has_outcome"])
                 if len(self._written) > 1_000_000:
                     self._written.clear()
@@ -329,13 +337,19 @@ class DecisionStore:
         return self._table(name)
 
     def models(self) -> list[str]:
-        """Every model id the log has seen (decisions and registry snapshots)."""
-        seen: set[str] = set()
-        for name in ("registry", "decisions"):
-            if self.has_table(name) and self._table(name).count_rows():
-                column = self._table(name).search().select(["model"]).to_arrow()["model"]
-                seen.update(str(m) for m in column.unique().to_pylist() if m)
-        return sorted(seen)
+        """Every model id the log has seen (decisions and registry snapshots).
+
+        Read from disk once per store object, then kept up to date from what it writes.
+        """
+        with self._lock:
+            if self._models is None:
+                seen: set[str] = set()
+                for name in ("registry", "decisions"):
+                    if self.has_table(name) and self._table(name).count_rows():
+                        column = self._table(name).search().select(["model"]).to_arrow()["model"]
+                        seen.update(str(m) for m in column.unique().to_pylist() if m)
+                self._models = seen
+            return sorted(self._models)
 
     def compact(self, older_than: timedelta = timedelta(days=7)) -> None:
         """Merge small files and indexes, and delete table versions older than ``older_than``."""
@@ -356,7 +370,7 @@ class DecisionStore:
                 "embedding",
                 config=IvfPq(
                     distance_type="cosine",
-                    num_partitions=max(16, int(np.sqrt(rows))),
+                    num_partitions=max(16, rows // 4096),
                     num_sub_vectors=max(1, self.embedding_dim // 16),
                 ),
             )

@@ -33,6 +33,8 @@ def decision_schema(embedding_dim: int) -> pa.Schema:
             ("expected_quality", pa.float64()),
             ("expected_cost_usd", pa.float64()),
             ("expected_latency_ms", pa.float64()),
+            ("candidates", pa.list_(pa.string())),  # every feasible model, best first
+            ("candidate_quality", pa.list_(pa.float64())),  # their expected quality, same order
             ("has_outcome", pa.bool_()),
             ("quality", pa.float64()),
             ("cost_usd", pa.float64()),
