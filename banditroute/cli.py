@@ -171,6 +171,10 @@ def _drift_markdown(d: dict[str, object]) -> str:
         lines.append(
             f"traffic share of the model, before the change / at the end: {d['recovered_share']}"
         )
+        lines.append(
+            "restoration seen by the probes, decisions after it, per seed: "
+            f"{d['restoration_detected_after']}"
+        )
     return "\n".join(lines)
 
 

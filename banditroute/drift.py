@@ -18,6 +18,7 @@ softens that model's posterior.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -66,6 +67,31 @@ class _Track:
         return before, recent_sum / max(len(self.recent), 1)
 
 
+class _Probation:
+    """A degraded model's probe schedule and the CUSUM watching its probes for a recovery.
+
+    The CUSUM tests residual mean 0 against +shift (the size of the detected drop), with the
+    variance of a [0, 1] outcome bounded by 1/4; it fires when the log-likelihood ratio passes
+    log(1000): about one false alarm per 1,000 probes of an unchanged model.
+    """
+
+    threshold = math.log(1000)
+
+    def __init__(self, left: int, countdown: int, shift: float) -> None:
+        self.left, self.countdown = left, countdown
+        self.shift = max(shift, 0.1)
+        self.statistic = 0.0
+        self.total = 0.0
+        self.count = 0
+
+    def update(self, residual: float) -> bool:
+        self.total += residual
+        self.count += 1
+        step = (self.shift / 0.25) * (residual - self.shift / 2)
+        self.statistic = max(0.0, self.statistic + step)
+        return self.statistic > self.threshold
+
+
 class DriftMonitor:
     """River detectors per model and signal.
 
@@ -87,12 +113,13 @@ class DriftMonitor:
     shrink_factor : float in (0, 1)
         Used by ``response="shrink"``.
     probe_every : int
-        After a quality or error drift, the model is on probation: every ``probe_every``-th
-        decision goes to it (when feasible; propensity 1, marked in ``Decision.policy``) and a
-        *rise* of its quality residual is also reported, so a restored model is reset again
-        and re-learned at its new level. 0 turns probation off.
+        After a quality or error degradation the model is on probation: every
+        ``probe_every``-th decision is routed to it (when feasible; propensity 1, the decision's
+        policy says "+probe"). Probe outcomes do not update its posterior; a one-sided CUSUM of
+        their residuals, sized to the drop that was detected, reports the recovery, and the
+        engine then resets the model so it is learned afresh. 0 turns probation off.
     probation : int
-        Decisions a probation lasts (it also ends when the rise is detected).
+        Decisions a probation lasts at most.
     """
 
     def __init__(
@@ -104,7 +131,7 @@ class DriftMonitor:
         quality_drops_only: bool = True,
         response: Literal["reset", "shrink"] = "reset",
         shrink_factor: float = 0.05,
-        probe_every: int = 0,
+        probe_every: int = 20,
         probation: int = 1000,
     ) -> None:
         if detector not in ("adwin", "page_hinkley", "kswin"):
@@ -126,7 +153,7 @@ class DriftMonitor:
             raise invalid("probation", probation, "an int >= 1")
         self.probe_every = probe_every
         self.probation = probation
-        self._probation: dict[str, list[int]] = {}  # model -> [decisions left, until next probe]
+        self._probation: dict[str, _Probation] = {}
         self.response = response
         self.shrink_factor = shrink_factor
         self.detector = detector
@@ -188,35 +215,41 @@ class DriftMonitor:
             if not fired or track.count < self.min_observations:
                 continue
             before, after = track.means()
-            rise_allowed = not self.quality_drops_only or model in self._probation
-            if signal == "quality" and not rise_allowed and not after < before:
+            if signal == "quality" and self.quality_drops_only and not after < before:
                 continue
             if signal in ("latency", "errors") and not after > before:
                 continue  # faster or fewer errors is not a degradation
             events.append(DriftEvent(model, signal, step, before, after))
         return events
 
-    def start_probation(self, model: str) -> None:
-        """Put a degraded model on probation (no-op when probation is off)."""
+    def start_probation(self, event: DriftEvent) -> None:
+        """Put the model of a quality / error degradation on probation (if probation is on)."""
         if self.probe_every:
-            self._probation[model] = [self.probation, self.probe_every]
-
-    def end_probation(self, model: str) -> None:
-        """Take a model off probation."""
-        self._probation.pop(model, None)
+            drop = abs(event.mean_before - event.mean_after)
+            self._probation[event.model] = _Probation(self.probation, self.probe_every, drop)
 
     def next_probe(self, feasible: list[str]) -> str | None:
-        """Count one decision; the model on probation to probe with it, if one is due."""
+        """Count one decision; return the model on probation to probe with it, if one is due."""
         due = None
-        for model, clock in list(self._probation.items()):
-            clock[0] -= 1
-            clock[1] -= 1
-            if clock[0] <= 0:
+        for model, p in list(self._probation.items()):
+            p.left -= 1
+            p.countdown -= 1
+            if p.left <= 0:
                 del self._probation[model]
-            elif clock[1] <= 0 and model in feasible and due is None:
-                clock[1] = self.probe_every
+            elif p.countdown <= 0 and due is None and model in feasible:
+                p.countdown = self.probe_every
                 due = model
         return due
+
+    def probe_result(self, model: str, step: int, residual: float) -> DriftEvent | None:
+        """Feed a probe's quality residual; a `DriftEvent` (a rise) when the model recovered."""
+        p = self._probation.get(model)
+        if p is None:
+            return None
+        if p.update(residual):
+            del self._probation[model]
+            return DriftEvent(model, "quality", step, 0.0, p.total / p.count)
+        return None
 
     def forget(self, model: str, signal: Signal | None = None) -> None:
         """Start a model's detectors afresh (after its posterior was reset)."""

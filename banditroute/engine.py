@@ -69,6 +69,7 @@ class _Pending:
     context: np.ndarray
     prompt_tokens: int
     prompt: str | None = None  # kept in memory for response scoring, never saved
+    probe: bool = False  # a scheduled probe of a model on probation after a drift
 
 
 def _measurements(
@@ -294,7 +295,7 @@ class Engine:
             candidates=candidates,
             excluded=excluded,
         )
-        self._pending[decision.id] = _Pending(chosen, x, tokens, prompt)
+        self._pending[decision.id] = _Pending(chosen, x, tokens, prompt, probe is not None)
         while len(self._pending) > self.max_pending:
             self._pending.popitem(last=False)
         return decision
@@ -375,11 +376,17 @@ class Engine:
         predicted = None
         if self.drift is not None:
             predicted = float(self.policy.posterior(pending.context, [model.id])[0][0])
-        self.policy.update(pending.model, pending.context, q)
+        if not pending.probe:  # probe outcomes test the posterior; they must not move it
+            self.policy.update(pending.model, pending.context, q)
         self.estimator.observe(
             model, pending.context, pending.prompt_tokens, cost, latency, out_tokens, failed
         )
         self.feedback_count += 1
+        if pending.probe and self.drift is not None and predicted is not None:
+            rise = self.drift.probe_result(model.id, self.feedback_count, q - predicted)
+            if rise is not None:
+                self._react(rise)
+            return
         if self.drift is not None and predicted is not None:
             for event in self.drift.observe(
                 model.id, self.feedback_count, q - predicted, latency, failed
@@ -420,14 +427,13 @@ class Engine:
         if event.signal == "latency":
             self.estimator.set_latency(event.model, event.mean_after)
         elif event.signal == "quality" and event.mean_after > event.mean_before:
-            self.policy.reset_arm(event.model)  # restored: learn it afresh at its new level
-            self.drift.end_probation(event.model)
+            self.policy.reset_arm(event.model)  # recovered (seen by probes): learn it afresh
         else:
             if self.drift.response == "reset":
                 self.policy.reset_arm(event.model)
             else:
                 self.policy.soften_arm(event.model, self.drift.shrink_factor)
-            self.drift.start_probation(event.model)
+            self.drift.start_probation(event)
         self.drift.forget(event.model, event.signal)
 
     # -- the decision log ---------------------------------------------------------------------

@@ -123,3 +123,50 @@ def test_every_detector_finds_a_large_drop(detector: str) -> None:
         residual = (0.0 if step < 700 else -0.6) + rng.normal(0, 0.1)
         events += monitor.observe("m", step, residual=residual)
     assert events and events[0].step >= 700
+
+
+def test_a_restored_model_is_probed_and_wins_its_traffic_back() -> None:
+    engine = two_models(drift=DriftMonitor(probe_every=20))
+
+    def quality(step: int, model: str) -> float:
+        if model == "best":
+            return 0.3 if 400 <= step < 900 else 0.9
+        return 0.6
+
+    picks = run_stream(engine, 1700, quality)
+    drops = [e for e in engine.drift_events if e.mean_after < e.mean_before]
+    rises = [e for e in engine.drift_events if e.mean_after > e.mean_before]
+    assert drops and 400 < drops[0].step < 600
+    assert rises and 900 < rises[0].step < 1300  # seen by the probes after the restoration
+    assert picks[700:900].count("best") <= 20  # degraded: only the probes go there
+    assert picks[-200:].count("best") > 150  # restored and relearned: traffic back
+
+
+def test_probes_are_scheduled_marked_and_do_not_move_the_posterior() -> None:
+    engine = two_models(drift=DriftMonitor(probe_every=5))
+    run_stream(engine, 600, lambda step, m: (0.9 if step < 300 else 0.2) if m == "best" else 0.6)
+    assert any(e.model == "best" for e in engine.drift_events)
+    probes = []
+    for step in range(40):
+        d = engine.choose(f"summarise report number {step % 13}")
+        if d.policy.endswith("+probe"):
+            probes.append(step)
+            assert d.model == "best" and d.propensity == 1.0
+            x = engine.context.build(engine.embedder.embed_one("summarise report number 0"), 5)
+            before = engine.policy.posterior(x, ["best"])
+            engine.feedback(d, quality=0.2)  # still degraded: no recovery, no reset
+            assert engine.policy.posterior(x, ["best"])[0] == pytest.approx(before[0])
+        else:
+            engine.feedback(d, quality=0.6)
+    assert len(probes) >= 7 and set(np.diff(probes)) == {5}
+
+
+def test_the_recovery_test_fires_on_a_rise_only() -> None:
+    from banditroute.drift import DriftEvent
+
+    rng = np.random.default_rng(0)
+    for shift, expect in ((0.0, False), (0.45, True)):
+        monitor = DriftMonitor(probe_every=1)
+        monitor.start_probation(DriftEvent("m", "quality", 1, 0.0, -0.45))
+        fired = [monitor.probe_result("m", k, shift + rng.normal(0, 0.3)) for k in range(200)]
+        assert any(e is not None for e in fired) is expect

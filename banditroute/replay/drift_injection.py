@@ -149,6 +149,7 @@ def drift_report(
         "post_change_regret": {},
         "stationary_regret": {},
         "recovered_share": [],
+        "restoration_detected_after": [],
     }
     regrets: dict[str, list[float]] = {v: [] for v in DRIFT_VARIANTS}
     still: dict[str, list[float]] = {v: [] for v in DRIFT_VARIANTS}
@@ -190,7 +191,19 @@ def drift_report(
                     {"seed": seed, "model": e.model, "signal": e.signal, "step": e.step}
                     for e in events
                 ]
-                out["false_resets"].append(len(events) - min(len(hits), 1))
+                rises = [
+                    e
+                    for e in events
+                    if spec.end is not None
+                    and e.model == spec.model
+                    and e.step > spec.end
+                    and e.signal == "quality"
+                    and e.mean_after > e.mean_before
+                ]
+                if spec.end is not None:  # decisions after the restoration until it was seen
+                    after = [e.step - spec.end for e in rises]
+                    out["restoration_detected_after"].append(after[0] if after else None)
+                out["false_resets"].append(len(events) - min(len(hits), 1) - len(rises))
                 if hits:
                     routed = chosen[order[spec.start : hits[0].step]] == j
                     out["delay_decisions"].append(int(routed.sum()))
