@@ -14,6 +14,7 @@ import argparse
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -72,12 +73,21 @@ def unit_vectors(rng: np.random.Generator, n: int, dim: int = 384) -> np.ndarray
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def bench_engine(calls: int) -> dict[str, float]:
-    """choose() with a given 384-dim embedding (no embedder cost) and feedback(), 11 models."""
+def bench_engine(calls: int, store_dir: Path | None = None) -> dict[str, float]:
+    """choose() with a given 384-dim embedding (no embedder cost) and feedback(), 11 models.
+
+    With ``store_dir``, the engine logs every decision and outcome to a LanceDB decision log
+    there (background writer), and the keys are suffixed ``_with_store``.
+    """
     rng = np.random.default_rng(0)
     from banditroute import HashingEmbedder
 
-    engine = Engine(Registry.load(example_registry_path()), embedder=HashingEmbedder(384), seed=0)
+    engine = Engine(
+        Registry.load(example_registry_path()),
+        embedder=HashingEmbedder(384),
+        seed=0,
+        store=store_dir,
+    )
     embeddings = unit_vectors(rng, calls)
     prompt = "a prompt whose embedding is given"
     for i in range(2000):  # warm the posteriors: every model has data
@@ -94,13 +104,17 @@ def bench_engine(calls: int) -> dict[str, float]:
         feedback_s.append(t2 - t1)
     c50, c99 = percentiles(choose_s)
     f50, f99 = percentiles(feedback_s)
-    return {
-        "choose_p50_ms": c50,
-        "choose_p99_ms": c99,
-        "feedback_p50_ms": f50,
-        "feedback_p99_ms": f99,
-        "context_dim": float(engine.context.dim),
+    engine.close()
+    suffix = "" if store_dir is None else "_with_store"
+    figures = {
+        f"choose_p50_ms{suffix}": c50,
+        f"choose_p99_ms{suffix}": c99,
+        f"feedback_p50_ms{suffix}": f50,
+        f"feedback_p99_ms{suffix}": f99,
     }
+    if store_dir is None:
+        figures["context_dim"] = float(engine.context.dim)
+    return figures
 
 
 def bench_minilm(n: int = 200) -> dict[str, float]:
@@ -192,6 +206,8 @@ def main() -> None:
     results: dict[str, float] = {}
     results.update(bench_import())
     results.update(bench_engine(args.calls))
+    with tempfile.TemporaryDirectory() as folder:
+        results.update(bench_engine(args.calls, Path(folder)))
     if not args.skip_minilm:
         results.update(bench_minilm())
     results.update(bench_mabwiser(args.calls))

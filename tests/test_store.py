@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from banditroute import Engine, HashingEmbedder
 from banditroute.drift import DriftEvent
@@ -299,3 +301,41 @@ def test_engine_ask_and_close(tmp_path: Path) -> None:
     engine.close()
     with pytest.raises(InvalidInput, match="store="):
         Engine([make_model("a")], embedder=HashingEmbedder(dim=64)).ask("best model?")
+
+
+def test_a_failed_write_keeps_every_row_for_the_next_flush(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = DecisionStore(tmp_path, embedding_dim=64, background=False)
+    engine = small_engine(store)
+    for k in range(4):
+        engine.feedback(engine.choose(f"question {k}"), quality=0.5)
+    table = store.table("decisions")
+    calls = {"n": 0}
+    real_add = table.add
+
+    def failing_add(data: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError("disk full")
+        return real_add(data)
+
+    monkeypatch.setattr(table, "add", failing_add)
+    with pytest.raises(OSError, match="disk full"):
+        store.flush()
+    assert store.count() == 0
+    store.flush()
+    assert store.count() == 4 and all(r["has_outcome"] for r in rows(store))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_any_question_parses_to_known_models_and_numeric_times(text: str) -> None:
+    if not text.strip():
+        with pytest.raises(InvalidInput):
+            parse_question(text, MODELS, now=NOW)
+        return
+    q = parse_question(text, MODELS, now=NOW)
+    assert set(q.models) <= set(MODELS)
+    assert q.since is None or isinstance(q.since, float)
+    assert q.intent in ("best_model", "degraded", "spend", "compare", "similar")

@@ -31,6 +31,7 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,6 +54,29 @@ __all__ = ["DecisionStore", "quote"]
 
 META_FILE = "banditroute-store.json"
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass(slots=True)
+class _Queued:
+    """A decision waiting in memory for its outcome and for the writer."""
+
+    decision: Decision
+    embedding: np.ndarray
+    prompt: str | None
+    constraints: Constraints | None
+    time: float
+    outcome: Outcome | None = None
+
+
+def _outcome_values(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "has_outcome": True,
+        "quality": outcome.quality,
+        "cost_usd": outcome.cost_usd,
+        "latency_ms": outcome.latency_ms,
+        "reward": outcome.reward,
+        "error": outcome.error,
+    }
 
 
 def quote(value: str) -> str:
@@ -105,9 +129,9 @@ class DecisionStore:
         self.outcome_wait_s = outcome_wait_s
         self._db = lancedb.connect(str(self.path))
         self._tables: dict[str, Any] = {}
-        self._waiting: OrderedDict[str, dict[str, Any]] = OrderedDict()  # decisions sans outcome
-        self._ready: list[dict[str, Any]] = []
-        self._late: list[dict[str, Any]] = []
+        self._waiting: OrderedDict[str, _Queued] = OrderedDict()  # decisions sans outcome
+        self._ready: list[_Queued] = []
+        self._late: list[Outcome] = []
         self._written: set[str] = set()  # ids written without an outcome (recent)
         self._other: dict[str, list[dict[str, Any]]] = {"registry": [], "drift": []}
         self._lock = threading.Lock()
@@ -169,7 +193,7 @@ class DecisionStore:
             return 0
         return int(table.search().select(["snapshot"]).to_arrow()["snapshot"].to_numpy().max()) + 1
 
-    # -- recording (cheap: appends to memory) ------------------------------------------------
+    # -- recording (cheap: appends to memory; rows are built by the writer) ---------------------
     def record_decision(
         self,
         decision: Decision,
@@ -179,48 +203,47 @@ class DecisionStore:
         at: float | None = None,
     ) -> None:
         """Queue a decision; it is written with its outcome, or alone after ``outcome_wait_s``."""
-        row = {
-            "id": decision.id,
-            "time": time.time() if at is None else float(at),
-            "prompt": None if prompt is None else self.redact(prompt),
-            "embedding": embedding,
-            "constraints": None
-            if constraints is None
-            else constraints.model_dump_json(exclude_defaults=True),
-            "model": decision.model,
-            "fallbacks": list(decision.fallbacks),
-            "propensity": decision.propensity,
-            "policy": decision.policy,
-            "prompt_tokens": decision.prompt_tokens,
-            "expected_quality": decision.expected_quality,
-            "expected_cost_usd": decision.expected_cost_usd,
-            "expected_latency_ms": decision.expected_latency_ms,
-            "candidates": [c.model for c in decision.candidates],
-            "candidate_quality": [c.expected_quality for c in decision.candidates],
-            "has_outcome": False,
-        }
+        queued = _Queued(
+            decision, embedding, prompt, constraints, time.time() if at is None else at
+        )
         with self._lock:
-            self._waiting[decision.id] = row
+            self._waiting[decision.id] = queued
             if len(self._waiting) + len(self._ready) >= self.flush_rows:
                 self._wake.set()
 
     def record_outcome(self, outcome: Outcome) -> None:
         """Attach an outcome to its decision (before or after the decision row was written)."""
-        values = {
-            "has_outcome": True,
-            "quality": outcome.quality,
-            "cost_usd": outcome.cost_usd,
-            "latency_ms": outcome.latency_ms,
-            "reward": outcome.reward,
-            "error": outcome.error,
-        }
         with self._lock:
-            row = self._waiting.pop(outcome.decision_id, None)
-            if row is not None:
-                row.update(values)
-                self._ready.append(row)
+            queued = self._waiting.pop(outcome.decision_id, None)
+            if queued is not None:
+                queued.outcome = outcome
+                self._ready.append(queued)
             elif outcome.decision_id in self._written:
-                self._late.append({"id": outcome.decision_id, **values})
+                self._late.append(outcome)
+
+    def _row(self, q: _Queued) -> dict[str, Any]:
+        """The table row of a queued decision (built in the writer, off the hot path)."""
+        d, o = q.decision, q.outcome
+        return {
+            "id": d.id,
+            "time": float(q.time),
+            "prompt": None if q.prompt is None else self.redact(q.prompt),
+            "embedding": q.embedding,
+            "constraints": None
+            if q.constraints is None
+            else q.constraints.model_dump_json(exclude_defaults=True),
+            "model": d.model,
+            "fallbacks": list(d.fallbacks),
+            "propensity": d.propensity,
+            "policy": d.policy,
+            "prompt_tokens": d.prompt_tokens,
+            "expected_quality": d.expected_quality,
+            "expected_cost_usd": d.expected_cost_usd,
+            "expected_latency_ms": d.expected_latency_ms,
+            "candidates": [c.model for c in d.candidates],
+            "candidate_quality": [c.expected_quality for c in d.candidates],
+            **(_outcome_values(o) if o is not None else {"has_outcome": False}),
+        }
 
     def record_drift(self, event: DriftEvent, event_id: str) -> None:
         """Queue a drift event."""
@@ -261,36 +284,37 @@ class DecisionStore:
         with self._write_lock:
             with self._lock:
                 cutoff = time.time() - self.outcome_wait_s
-                stale = [k for k, r in self._waiting.items() if everything or r["time"] < cutoff]
-                rows = self._ready + [self._waiting.pop(k) for k in stale]
+                stale = [k for k, q in self._waiting.items() if everything or q.time < cutoff]
+                queued = self._ready + [self._waiting.pop(k) for k in stale]
                 late, other = self._late, self._other
                 self._ready, self._late = [], []
                 self._other = {"registry": [], "drift": []}
             try:
+                rows = [self._row(q) for q in queued]
                 if rows:
                     self._table("decisions").add(self._decision_batch(rows))
                 for name, batch in other.items():
                     if batch:
                         schema = registry_schema() if name == "registry" else drift_schema()
                         self._table(name).add(pa.Table.from_pylist(batch, schema=schema))
-                for values in late:
-                    decision_id = values.pop("id")
-                    if _ID.match(decision_id):
+                for outcome in late:
+                    if _ID.match(outcome.decision_id):
                         self._table("decisions").update(
-                            where=f"id = {quote(decision_id)}", values=values
+                            where=f"id = {quote(outcome.decision_id)}",
+                            values=_outcome_values(outcome),
                         )
             except Exception:
                 with self._lock:  # put everything back: nothing is lost on a failed write
-                    self._ready = rows + self._ready
+                    self._ready = queued + self._ready
                     self._late = late + self._late
                     for name, batch in other.items():
                         self._other[name] = batch + self._other[name]
                 raise
             with self._lock:
                 if self._models is not None:
-                    self._models.update(r["model"] for r in rows)
+                    self._models.update(q.decision.model for q in queued)
                     self._models.update(r["model"] for r in other["registry"])
-                self._written.update(r["id"] for r in rows if not r["has_outcome"])
+                self._written.update(q.decision.id for q in queued if q.outcome is None)
                 if len(self._written) > 1_000_000:
                     self._written.clear()
 
