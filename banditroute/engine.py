@@ -511,15 +511,26 @@ class Engine:
         return target
 
     @classmethod
-    def load(cls, path: str | Path, *, embedder: Embedder | None = None) -> Engine:
-        """Load what `save` wrote. A custom embedder must be passed again as ``embedder``."""
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        embedder: Embedder | None = None,
+        store: DecisionStore | str | Path | None = None,
+    ) -> Engine:
+        """Load what `save` wrote. A custom embedder must be passed again as ``embedder``; the
+        decision log is not part of the state: pass ``store`` to keep logging."""
         header, arrays = read_state(Path(path) / STATE_FILE)
         try:
-            return cls._from_state(header, arrays, embedder)
+            engine = cls._from_state(header, arrays, embedder)
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             if isinstance(exc, StateFileError):
                 raise
             raise StateFileError(f"saved engine state is inconsistent: {exc!r}") from None
+        if store is not None:
+            engine.store = engine._open_store(store)
+            engine._log_registry("engine loaded")
+        return engine
 
     @classmethod
     def _from_state(

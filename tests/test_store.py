@@ -339,3 +339,21 @@ def test_any_question_parses_to_known_models_and_numeric_times(text: str) -> Non
     assert set(q.models) <= set(MODELS)
     assert q.since is None or isinstance(q.since, float)
     assert q.intent in ("best_model", "degraded", "spend", "compare", "similar")
+
+
+def test_a_loaded_engine_keeps_logging_to_the_store(tmp_path: Path) -> None:
+    store = DecisionStore(tmp_path / "log", embedding_dim=64, background=False)
+    engine = small_engine(store)
+    engine.feedback(engine.choose("before the restart"), quality=0.5)
+    engine.save(tmp_path / "state")
+    engine.close()
+    again = Engine.load(
+        tmp_path / "state", embedder=HashingEmbedder(dim=64), store=tmp_path / "log"
+    )
+    assert again.store is not None
+    again.feedback(again.choose("after the restart"), quality=0.7)
+    again.close()
+    reopened = DecisionStore(tmp_path / "log", embedding_dim=64, background=False)
+    assert reopened.count() == 2
+    changes = set(reopened.table("registry").search().limit(100).to_pandas()["change"])
+    assert changes == {"engine started", "engine loaded"}
