@@ -35,6 +35,8 @@ __all__ = ["Answer", "Question", "ask", "parse_question"]
 
 Intent = Literal["best_model", "degraded", "spend", "compare", "similar"]
 
+MAX_ROWS = 1_000_000  #: most rows aggregated by a question that names no kind of prompt
+
 _INTENTS: list[tuple[Intent, re.Pattern[str]]] = [
     ("degraded", re.compile(r"\b(degrad\w*|drift\w*|got worse|regress\w*|deteriorat\w*)")),
     ("spend", re.compile(r"\b(spen[dt]\w*|costs?|paid|pay|bill\w*|budget)\b")),
@@ -196,12 +198,14 @@ def _per_model(rows: pd.DataFrame, z: float = 1.645) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame(columns=["model", "n", "quality", "quality_lower_90", "cost_usd"])
     pooled_var = float(rows["quality"].var(ddof=0)) if len(rows) > 1 else 0.25
+    deviation = rows["quality"] - rows.groupby("model")["quality"].transform("mean")
     table = (
-        rows.groupby("model")
+        rows.assign(squares=deviation**2)
+        .groupby("model")
         .agg(
             n=("id", "size"),
             quality=("quality", "mean"),
-            squares=("quality", lambda q: float(((q - q.mean()) ** 2).sum())),
+            squares=("squares", "sum"),
             cost_usd=("cost_usd", "mean"),
             latency_ms=("latency_ms", "mean"),
         )
@@ -266,9 +270,7 @@ def ask(
     if topic_vector is not None:
         rows = nearest_decisions(store, topic_vector, evidence, where)
     else:
-        rows = filtered_decisions(
-            store, where, limit=10 * evidence if q.intent != "spend" else 10**9
-        )
+        rows = filtered_decisions(store, where, limit=MAX_ROWS)  # no kind of prompt: all rows
     table = _per_model(rows)
     ids = tuple(rows["id"])
     if table.empty:
