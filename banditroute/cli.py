@@ -37,6 +37,14 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_json(path: Path, figures: dict[str, object]) -> None:
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(figures, indent=2))
+    print(f"wrote {path}")
+
+
 def _embedder(name: str) -> tuple[Embedder, str]:
     from .features import HashingEmbedder, MiniLMEmbedder
 
@@ -46,8 +54,6 @@ def _embedder(name: str) -> tuple[Embedder, str]:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    import json
-
     from .registry import Registry, example_registry_path
     from .replay.loaders import load_logs
     from .replay.report import plot_frontiers, summarize, to_markdown
@@ -102,9 +108,7 @@ def _replay(args: argparse.Namespace) -> int:
     if "drift" in summary:
         print(_drift_markdown(summary["drift"]))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(summary, indent=2))
-        print(f"wrote {args.json}")
+        _write_json(args.json, summary)
     if args.plot:
         args.plot.parent.mkdir(parents=True, exist_ok=True)
         plot_frontiers(summary, args.plot)
@@ -113,8 +117,6 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    import json
-
     from .evaluation.study import load_judged_log, run_study
 
     embedder, name = _embedder(args.embedder)
@@ -138,8 +140,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         f"{result['length_baseline']['agreement_length_matched']:.3f})"
     )
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+        _write_json(args.json, result)
     return 0
 
 

@@ -40,7 +40,7 @@ from .errors import (
     invalid,
 )
 from .estimates import CallEstimator
-from .evaluation.evaluator import Evaluator
+from .evaluation.evaluator import Evaluation, Evaluator
 from .features import (
     CachedEmbedder,
     ContextBuilder,
@@ -333,20 +333,7 @@ class Engine:
             raise InvalidInput("feedback needs quality=... (in [0, 1]), response=... or error=...")
         evaluation = None
         if response is not None:
-            with self._lock:
-                pending = self._pending.get(decision_id)
-            text = prompt if prompt is not None else pending.prompt if pending else None
-            if pending is not None and text is None:
-                raise InvalidInput(
-                    "this decision's prompt is not in memory (engine reloaded?): pass prompt=..."
-                )
-            if pending is not None and text is not None:
-                if q is not None:
-                    with self._lock:
-                        self.evaluator.partial_fit([text], [response], [q])
-                elif error is None:
-                    evaluation = self.evaluator.evaluate(text, response)
-                    q = evaluation.total
+            q, evaluation = self._score_response(decision_id, response, prompt, q, error)
         q = 0.0 if q is None else q
         with self._lock:
             pending = self._pending.pop(decision_id, None)
@@ -361,6 +348,36 @@ class Engine:
         if self.store is not None:
             self.store.record_outcome(outcome)
         return outcome
+
+    def _score_response(
+        self,
+        decision_id: str,
+        response: str,
+        prompt: str | None,
+        quality: float | None,
+        error: str | None,
+    ) -> tuple[float | None, Evaluation | None]:
+        """A gold ``quality`` teaches the evaluator; without one, the evaluator gives the quality.
+
+        An unknown decision is left for the caller to report.
+        """
+        with self._lock:
+            pending = self._pending.get(decision_id)
+        if pending is None:
+            return quality, None
+        text = prompt if prompt is not None else pending.prompt
+        if text is None:
+            raise InvalidInput(
+                "this decision's prompt is not in memory (engine reloaded?): pass prompt=..."
+            )
+        if quality is not None:
+            with self._lock:
+                self.evaluator.partial_fit([text], [response], [quality])
+            return quality, None
+        if error is not None:
+            return None, None
+        evaluation = self.evaluator.evaluate(text, response)
+        return evaluation.total, evaluation
 
     def _learn(
         self,
@@ -382,16 +399,16 @@ class Engine:
             model, pending.context, pending.prompt_tokens, cost, latency, out_tokens, failed
         )
         self.feedback_count += 1
-        if pending.probe and self.drift is not None and predicted is not None:
-            rise = self.drift.probe_result(model.id, self.feedback_count, q - predicted)
-            if rise is not None:
-                self._react(rise)
+        if self.drift is None or predicted is None:
             return
-        if self.drift is not None and predicted is not None:
-            for event in self.drift.observe(
-                model.id, self.feedback_count, q - predicted, latency, failed
-            ):
-                self._react(event)
+        residual = q - predicted
+        if pending.probe:
+            rise = self.drift.probe_result(model.id, self.feedback_count, residual)
+            events = [] if rise is None else [rise]
+        else:
+            events = self.drift.observe(model.id, self.feedback_count, residual, latency, failed)
+        for event in events:
+            self._react(event)
 
     def observe(
         self,
