@@ -21,16 +21,7 @@ from pydantic import Field, field_validator
 from ._validation import StrictModel
 from .registry import ModelProfile
 
-__all__ = ["ArmEstimate", "Constraints", "estimate_tokens", "split_feasible"]
-
-
-def estimate_tokens(text: str) -> int:
-    """Rough token count of a text: one token per 4 characters (OpenAI's rule of thumb), >= 1.
-
-    >>> estimate_tokens("hello world!")
-    3
-    """
-    return max(1, (len(text) + 3) // 4)
+__all__ = ["ArmEstimate", "Constraints", "split_feasible"]
 
 
 class Constraints(StrictModel):

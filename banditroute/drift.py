@@ -18,15 +18,16 @@ softens that model's posterior.
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .errors import invalid
+from .params import Configurable
+from .probation import Probation
 
-__all__ = ["DriftEvent", "DriftMonitor", "Signal"]
+__all__ = ["DriftEvent", "DriftMonitor", "Reaction", "Signal"]
 
 Signal = Literal["quality", "latency", "errors"]
 DetectorName = Literal["adwin", "page_hinkley", "kswin"]
@@ -42,6 +43,15 @@ class DriftEvent:
     mean_before: float
     mean_after: float
     time: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """What the learner must do to one model after a drift event."""
+
+    model: str
+    action: Literal["reset", "soften", "set_latency"]
+    value: float = 0.0  #: the shrink factor (soften) or the new latency in ms (set_latency)
 
 
 class _Track:
@@ -67,32 +77,7 @@ class _Track:
         return before, recent_sum / max(len(self.recent), 1)
 
 
-class _Probation:
-    """A degraded model's probe schedule and the CUSUM watching its probes for a recovery.
-
-    The CUSUM tests residual mean 0 against +shift (the size of the detected drop), with the
-    variance of a [0, 1] outcome bounded by 1/4; it fires when the log-likelihood ratio passes
-    log(1000): about one false alarm per 1,000 probes of an unchanged model.
-    """
-
-    threshold = math.log(1000)
-
-    def __init__(self, left: int, countdown: int, shift: float) -> None:
-        self.left, self.countdown = left, countdown
-        self.shift = max(shift, 0.1)
-        self.statistic = 0.0
-        self.total = 0.0
-        self.count = 0
-
-    def update(self, residual: float) -> bool:
-        self.total += residual
-        self.count += 1
-        step = (self.shift / 0.25) * (residual - self.shift / 2)
-        self.statistic = max(0.0, self.statistic + step)
-        return self.statistic > self.threshold
-
-
-class DriftMonitor:
+class DriftMonitor(Configurable):
     """River detectors per model and signal.
 
     Parameters
@@ -120,6 +105,8 @@ class DriftMonitor:
         engine then resets the model so it is learned afresh. 0 turns probation off.
     probation : int
         Decisions a probation lasts at most.
+    seed : int, optional
+        Seed of the KSWIN detector's sampling (an engine with a seed passes its own).
     """
 
     def __init__(
@@ -133,6 +120,7 @@ class DriftMonitor:
         shrink_factor: float = 0.05,
         probe_every: int = 20,
         probation: int = 1000,
+        seed: int | None = None,
     ) -> None:
         if detector not in ("adwin", "page_hinkley", "kswin"):
             raise invalid("detector", detector, "'adwin', 'page_hinkley' or 'kswin'")
@@ -153,7 +141,7 @@ class DriftMonitor:
             raise invalid("probation", probation, "an int >= 1")
         self.probe_every = probe_every
         self.probation = probation
-        self._probation: dict[str, _Probation] = {}
+        self._probation: dict[str, Probation] = {}
         self.response = response
         self.shrink_factor = shrink_factor
         self.detector = detector
@@ -161,21 +149,14 @@ class DriftMonitor:
         self.signals = tuple(signals)
         self.min_observations = min_observations
         self.quality_drops_only = quality_drops_only
+        self.seed = seed
         self._tracks: dict[tuple[str, str], _Track] = {}
 
     def get_params(self) -> dict[str, Any]:
         """The constructor arguments (saved with the engine; detector state is not)."""
-        return {
-            "detector": self.detector,
-            "delta": self.delta,
-            "signals": list(self.signals),
-            "min_observations": self.min_observations,
-            "quality_drops_only": self.quality_drops_only,
-            "response": self.response,
-            "shrink_factor": self.shrink_factor,
-            "probe_every": self.probe_every,
-            "probation": self.probation,
-        }
+        params = super().get_params()
+        params["signals"] = list(self.signals)
+        return params
 
     def _new_detector(self) -> Any:
         from river import drift  # lazy: keeps `import banditroute` light
@@ -184,7 +165,7 @@ class DriftMonitor:
             return drift.ADWIN(delta=self.delta)  # type: ignore[no-untyped-call,unused-ignore]
         if self.detector == "page_hinkley":
             return drift.PageHinkley()
-        return drift.KSWIN(seed=0)
+        return drift.KSWIN(seed=0 if self.seed is None else self.seed)
 
     def _track(self, model: str, signal: str) -> _Track:
         key = (model, signal)
@@ -222,11 +203,43 @@ class DriftMonitor:
             events.append(DriftEvent(model, signal, step, before, after))
         return events
 
+    def outcome(
+        self,
+        model: str,
+        step: int,
+        residual: float,
+        latency_ms: float | None = None,
+        failed: bool = False,
+        probe: bool = False,
+    ) -> list[tuple[DriftEvent, Reaction]]:
+        """Feed one outcome (a probe's, or an ordinary one); return each change detected with
+        what the learner must do about it. Probation and detector resets are handled here."""
+        if probe:
+            rise = self.probe_result(model, step, residual)
+            events = [] if rise is None else [rise]
+        else:
+            events = self.observe(model, step, residual, latency_ms, failed)
+        return [(event, self._react(event)) for event in events]
+
+    def _react(self, event: DriftEvent) -> Reaction:
+        if event.signal == "latency":
+            reaction = Reaction(event.model, "set_latency", event.mean_after)
+        elif event.signal == "quality" and event.mean_after > event.mean_before:
+            reaction = Reaction(event.model, "reset")  # recovered (seen by probes): learn afresh
+        else:
+            if self.response == "reset":
+                reaction = Reaction(event.model, "reset")
+            else:
+                reaction = Reaction(event.model, "soften", self.shrink_factor)
+            self.start_probation(event)
+        self.forget(event.model, event.signal)
+        return reaction
+
     def start_probation(self, event: DriftEvent) -> None:
         """Put the model of a quality / error degradation on probation (if probation is on)."""
         if self.probe_every:
             drop = abs(event.mean_before - event.mean_after)
-            self._probation[event.model] = _Probation(self.probation, self.probe_every, drop)
+            self._probation[event.model] = Probation(self.probation, self.probe_every, drop)
 
     def next_probe(self, feasible: list[str]) -> str | None:
         """Count one decision; return the model on probation to probe with it, if one is due."""

@@ -28,6 +28,7 @@ import numpy as np
 
 from .errors import StateFileError, invalid
 from .linear import RidgeArms
+from .params import Configurable
 from .registry import ModelProfile
 
 __all__ = ["MAX_ANSWER_TOKENS", "CallEstimator", "ModelCallStats"]
@@ -44,7 +45,7 @@ class ModelCallStats:
     latency_ewma_ms: float | None = None
 
 
-class CallEstimator:
+class CallEstimator(Configurable):
     """Estimates of a call's cost and latency per model.
 
     Parameters
@@ -62,7 +63,7 @@ class CallEstimator:
             raise invalid("latency_halflife", latency_halflife, "> 0")
         self.default_output_tokens = default_output_tokens
         self.latency_halflife = float(latency_halflife)
-        self.stats: dict[str, ModelCallStats] = {}
+        self._stats: dict[str, ModelCallStats] = {}
         self.answer_tokens = RidgeArms(
             prior_intercept=float(default_output_tokens), intercept_precision=2.0
         )
@@ -87,7 +88,7 @@ class CallEstimator:
 
     def latencies_ms(self, models: Sequence[ModelProfile]) -> np.ndarray:
         """Estimated latency of one call to each model."""
-        stats = self.stats
+        stats = self._stats
         return np.fromiter(
             (
                 m.typical_latency_ms
@@ -101,7 +102,7 @@ class CallEstimator:
 
     def error_rate(self, model_id: str) -> float:
         """Share of calls that failed (0 before any call)."""
-        s = self.stats.get(model_id)
+        s = self._stats.get(model_id)
         return 0.0 if s is None or s.calls == 0 else s.errors / s.calls
 
     def observe(
@@ -115,7 +116,7 @@ class CallEstimator:
         error: bool = False,
     ) -> None:
         """Learn from one call's outcome; any of the measurements may be missing."""
-        s = self.stats.setdefault(model.id, ModelCallStats())
+        s = self._stats.setdefault(model.id, ModelCallStats())
         s.calls += 1
         s.errors += int(error)
         if output_tokens is None and cost_usd is not None and model.output_usd_per_mtok > 0:
@@ -135,20 +136,19 @@ class CallEstimator:
 
     def set_latency(self, model_id: str, latency_ms: float) -> None:
         """Replace a model's latency estimate (after a detected change)."""
-        self.stats.setdefault(model_id, ModelCallStats()).latency_ewma_ms = float(latency_ms)
+        self._stats.setdefault(model_id, ModelCallStats()).latency_ewma_ms = float(latency_ms)
 
     def forget(self, model_id: str) -> None:
         """Drop a model's statistics."""
-        self.stats.pop(model_id, None)
+        self._stats.pop(model_id, None)
         if model_id in self.answer_tokens.index:
             self.answer_tokens.remove(model_id)
 
     def to_records(self) -> dict[str, object]:
         """JSON-able part of the state (the answer-length regressions go in `arrays`)."""
         return {
-            "default_output_tokens": self.default_output_tokens,
-            "latency_halflife": self.latency_halflife,
-            "stats": {k: asdict(v) for k, v in self.stats.items()},
+            **self.get_params(),
+            "stats": {k: asdict(v) for k, v in self._stats.items()},
             "answer_token_models": list(self.answer_tokens.index),
         }
 
@@ -167,7 +167,7 @@ class CallEstimator:
         if not isinstance(stats, dict):
             raise StateFileError("saved estimator statistics are not a table")
         est = cls(default_tokens, float(halflife))
-        est.stats = {k: ModelCallStats(**v) for k, v in stats.items()}
+        est._stats = {k: ModelCallStats(**v) for k, v in stats.items()}
         keys = records["answer_token_models"]
         if not isinstance(keys, list):
             raise StateFileError("saved answer-length model ids are not a list")

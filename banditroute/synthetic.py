@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .constraints import estimate_tokens
 from .errors import invalid
+from .features import estimate_tokens
 from .outcome_log import OutcomeLog
 from .registry import ModelProfile
 

@@ -18,7 +18,8 @@ import numpy as np
 from bench_output import report
 
 from banditroute.features import ContextBuilder, HashingEmbedder
-from banditroute.replay.routers import ENGINE_POLICIES, mabwiser_choices, run_engine
+from banditroute.policies import POLICIES
+from banditroute.replay.routers import ROUTERS, mabwiser_choices, run_engine
 from banditroute.replay.runner import prepare
 from banditroute.synthetic import make_workload
 
@@ -34,9 +35,9 @@ def main() -> None:
     order = np.random.default_rng(0).permutation(log.n_prompts)
     weight = 1.0 / float(log.cost.mean(axis=0).max())
     results: dict[str, float] = {}
-    for name, factory in ENGINE_POLICIES.items():
+    for name in [n for n, spec in ROUTERS.items() if spec.engine_policy]:
         started = time.perf_counter()
-        run_engine(factory(0), models, stream, order, weight)
+        run_engine(POLICIES[name](seed=0), models, stream, order, weight)
         results[f"{name}_seconds"] = time.perf_counter() - started
     if not args.skip_peer:
         started = time.perf_counter()

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from banditroute import ArmEstimate, Constraints, InvalidInput
-from banditroute.constraints import estimate_tokens, split_feasible
+from banditroute.constraints import split_feasible
+from banditroute.features import estimate_tokens
 from tests.conftest import make_model
 
 MODELS = [

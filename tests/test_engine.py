@@ -18,7 +18,7 @@ from banditroute import (
     UnknownDecision,
     UnknownModel,
 )
-from banditroute.engine import STATE_FILE
+from banditroute.engine_state import STATE_FILE
 from tests.conftest import make_model
 
 PROMPT = "Write a Python function that merges two sorted lists"

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from banditroute import Constraints, Engine, HashingEmbedder, ModelProfile, NoFeasibleModel
-from banditroute.constraints import estimate_tokens
+from banditroute.features import estimate_tokens
 
 CAPS = ["code", "math", "json", "vision"]
 PROVIDERS = ["p1", "p2", "p3"]

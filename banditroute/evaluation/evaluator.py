@@ -27,6 +27,7 @@ from pydantic import Field, model_validator
 from .._validation import StrictModel
 from ..errors import invalid
 from ..features import CachedEmbedder, Embedder, HashingEmbedder
+from ..params import Configurable
 from .calibration import RankCalibration
 from .signals import MAX_CHARS, Signals, measure, sentence_shape
 
@@ -110,7 +111,7 @@ def _signal_features(s: Signals, similarity: float) -> list[float]:
     ]
 
 
-class Evaluator:
+class Evaluator(Configurable):
     """Scores (prompt, response) pairs offline; batch with `evaluate_many`.
 
     Parameters
@@ -138,15 +139,24 @@ class Evaluator:
         if not isinstance(response_chars, int) or response_chars < 1:
             raise invalid("response_chars", response_chars, "a positive int")
         self.response_chars = response_chars
+        self.penalty = penalty
         self.calibration = RankCalibration(penalty)
 
     def get_params(self) -> dict[str, Any]:
         """Constructor arguments other than the embedder (JSON-ready, for state files)."""
-        return {
-            "weights": self.weights.model_dump(),
-            "response_chars": self.response_chars,
-            "penalty": self.calibration.penalty,
-        }
+        params = super().get_params()
+        del params["embedder"]
+        params["weights"] = self.weights.model_dump()
+        return params
+
+    @classmethod
+    def given_or_default(cls, evaluator: object, embedder: Embedder) -> Evaluator:
+        """``evaluator`` if it is one (else `InvalidInput`), or a default one on ``embedder``."""
+        if evaluator is None:
+            return cls(embedder=embedder)
+        if not isinstance(evaluator, Evaluator):
+            raise invalid("evaluator", evaluator, "a banditroute Evaluator")
+        return evaluator
 
     @classmethod
     def from_params(cls, params: dict[str, Any], embedder: Embedder) -> Evaluator:

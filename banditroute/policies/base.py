@@ -10,7 +10,6 @@ Public methods validate once and call the private ``_utilities``.
 
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import numpy as np
 
 from ..errors import StateFileError, check_number, invalid
 from ..linear import RidgeArms
+from ..params import Configurable
 
 __all__ = ["Policy", "PolicyState"]
 
@@ -42,7 +42,7 @@ def _check_context(context: object) -> np.ndarray:
     return x
 
 
-class Policy(ABC):
+class Policy(Configurable, ABC):
     """Base class: per-model Gaussian posterior of quality given the context.
 
     The posterior of θ is N(B⁻¹t, σ²B⁻¹) with B = prior precision + Σxxᵀ (the ridge of
@@ -101,22 +101,10 @@ class Policy(ABC):
         self._rng = np.random.default_rng(seed)
         self._sse = np.zeros(0)  # per arm: sum of squared one-step-ahead residuals
 
-    # -- parameters ---------------------------------------------------------------------------
-    def get_params(self) -> dict[str, Any]:
-        """The constructor arguments of this policy (sklearn style)."""
-        params = {}
-        for cls in type(self).__mro__:
-            if not (isinstance(cls, type) and issubclass(cls, Policy)):
-                continue
-            for pname, p in inspect.signature(cls.__init__).parameters.items():
-                named = p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-                if named and pname != "self" and pname not in params:
-                    params[pname] = getattr(self, pname)
-        return params
-
-    def clone(self) -> Policy:
-        """A fresh, untrained policy with the same parameters (and seed)."""
-        return type(self)(**self.get_params())
+    def reseed(self, seed: int | None) -> None:
+        """Restart the policy's own random generator from ``seed`` (the engine's seed)."""
+        self.seed = seed
+        self._rng = np.random.default_rng(seed)
 
     # -- arms -------------------------------------------------------------------------------
     @property
@@ -224,8 +212,8 @@ class Policy(ABC):
     ) -> np.ndarray: ...
 
     # -- learning ----------------------------------------------------------------------------
-    def update(self, arm: str, context: np.ndarray, quality: float) -> None:
-        """Learn from one observed quality of ``arm`` on ``context``."""
+    def update(self, arm: str, context: np.ndarray, quality: float) -> Policy:
+        """Learn from one observed quality of ``arm`` on ``context``; returns the policy."""
         x = _check_context(context)
         check_number("quality", quality)
         i = int(self._ensure(self._check_arms([arm]), x.size)[0])
@@ -239,6 +227,7 @@ class Policy(ABC):
         if self.pooled_prior:
             pooled = (self.prior_quality + self._quality_sum) / (1 + self._quality_count)
             self._ridge.shift_prior_intercept(pooled - self._ridge.prior_intercept)
+        return self
 
     def counts(self) -> dict[str, int]:
         """Number of updates per model since its last reset."""

@@ -37,8 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from ..constraints import estimate_tokens
 from ..errors import InvalidInput
+from ..features import estimate_tokens
 from ..outcome_log import OutcomeLog
 from ..registry import Registry
 

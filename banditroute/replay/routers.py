@@ -1,47 +1,46 @@
 """The routers a replay compares, each run over one stream for one λ and one seed.
 
-Every function returns, per prompt of the stream (in the log's row order), the column of the
+Every router returns, per prompt of the stream (in the log's row order), the column of the
 model it routed to. Learners see only the chosen model's outcome (bandit feedback); warm-start
-data, when given, is full-information logged evaluation data.
+data, when given, is full-information logged evaluation data. `ROUTERS` names every router a
+replay can run; the engine's policies route through the same `Learner` the `Engine` uses.
 
 >>> import numpy as np
->>> from banditroute.replay.routers import oracle_choices
+>>> from banditroute.replay.routers import ROUTERS, oracle_choices
 >>> oracle_choices(np.array([[1.0, 1.0], [0.0, 1.0]]), np.array([[2.0, 1.0], [1.0, 1.0]]), 0.0)
 array([1, 1])
+>>> sorted(ROUTERS)
+['epsilon_greedy', 'knn', 'linucb', 'mabwiser_lints', 'random', 'thompson']
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..drift import DriftEvent, DriftMonitor
-from ..engine import Engine
-from ..features import ContextBuilder
+from ..engine_log import LogLink
+from ..features import ContextBuilder, estimate_tokens
+from ..feedback_input import FeedbackInput
+from ..learner import Learner
 from ..outcome_log import OutcomeLog
-from ..policies import EpsilonGreedy, LinearThompsonSampling, LinUCB, Policy, RandomPolicy
-from ..registry import ModelProfile
+from ..policies import POLICIES, Policy
+from ..registry import ModelProfile, Registry
 from ..reward import Tradeoff
 from ..store.decision_store import DecisionStore
 
 __all__ = [
-    "ENGINE_POLICIES",
+    "ROUTERS",
+    "RouteJob",
+    "RouterSpec",
     "Stream",
     "knn_choices",
     "mabwiser_choices",
     "oracle_choices",
     "run_engine",
 ]
-
-# The engine's policies as a replay runs them: their defaults, seeded per run.
-ENGINE_POLICIES: dict[str, Callable[[int], Policy]] = {
-    "thompson": lambda seed: LinearThompsonSampling(seed=seed),
-    "epsilon_greedy": lambda seed: EpsilonGreedy(seed=seed),
-    "linucb": lambda seed: LinUCB(seed=seed),
-    "random": lambda seed: RandomPolicy(seed=seed),
-}
 
 
 @dataclass(frozen=True)
@@ -52,20 +51,34 @@ class Stream:
     embeddings: np.ndarray
 
     def contexts(self, builder: ContextBuilder) -> np.ndarray:
-        from ..constraints import estimate_tokens
-
         pairs = zip(self.embeddings, self.log.prompts, strict=True)
         return np.array([builder.build(e, estimate_tokens(p)) for e, p in pairs])
 
 
-class _GivenEmbeddings:
-    """Stands in for an embedder when every embedding is passed explicitly."""
+@dataclass(frozen=True)
+class RouteJob:
+    """One run of one router: the stream, its order, the cost weight, the seed."""
 
-    def __init__(self, dim: int) -> None:
-        self.dim = dim
+    test: Stream
+    models: list[ModelProfile]
+    order: np.ndarray
+    cost_weight: float
+    seed: int
+    warm: Stream | None = None
+    builder: ContextBuilder | None = None
+    store: DecisionStore | None = None
+    knn_k: int = 100
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:  # pragma: no cover - never called
-        raise RuntimeError("replay passes embeddings explicitly")
+
+@dataclass(frozen=True)
+class RouterSpec:
+    """How to run a router by name, and what it needs."""
+
+    run: Callable[[RouteJob], np.ndarray]
+    needs_warm_start: bool = False  #: a supervised router: skipped without warm-start data
+    needs_module: str | None = None  #: an optional package it drives
+    seeded: bool = True  #: False: deterministic, one run serves every seed
+    engine_policy: bool = False  #: routes through the engine's own `Learner`
 
 
 def oracle_choices(quality: np.ndarray, cost: np.ndarray, cost_weight: float) -> np.ndarray:
@@ -89,50 +102,46 @@ def run_engine(
     events: list[DriftEvent] | None = None,
     store: DecisionStore | None = None,
 ) -> np.ndarray:
-    """Route ``test`` in ``order`` through an `Engine` with this policy; feedback = the log.
+    """Route ``test`` in ``order`` through a `Learner` with this policy; feedback = the log.
 
+    Exactly what an `Engine` does with precomputed embeddings, without featurising prompts.
     ``errors`` (prompts × models, bool) marks calls that fail; detected drift events are
-    appended to ``events``.
+    appended to ``events``; with a ``store`` every decision and outcome is logged.
     """
-    engine = Engine(
-        models,
-        policy=policy,
-        embedder=_GivenEmbeddings(test.embeddings.shape[1]),
-        context=context,
-        tradeoff=Tradeoff(cost_weight=cost_weight),
-        drift=drift,
-        store=store,
-    )
+    builder = context if context is not None else ContextBuilder(test.embeddings.shape[1])
+    registry = Registry(models)
+    learner = Learner(registry, policy, tradeoff=Tradeoff(cost_weight=cost_weight), drift=drift)
+    link = LogLink(store)
+    link.registry(registry, "engine started")
     column = {m: j for j, m in enumerate(test.log.models)}
     if warm is not None:
-        wl = warm.log
+        wl, contexts = warm.log, warm.contexts(builder)
         for i in range(wl.n_prompts):
+            tokens = estimate_tokens(wl.prompts[i])
             for j, model in enumerate(wl.models):
-                engine.observe(
-                    wl.prompts[i],
-                    model,
-                    quality=float(wl.quality[i, j]),
-                    cost_usd=float(wl.cost[i, j]),
-                    embedding=warm.embeddings[i],
-                )
-    log = test.log
+                given = FeedbackInput(float(wl.quality[i, j]), float(wl.cost[i, j]))
+                learner.observe(model, contexts[i], tokens, given)
+    log, contexts = test.log, test.contexts(builder)
     chosen = np.empty(log.n_prompts, dtype=np.intp)
     for i in order:
-        d = engine.choose(log.prompts[i], embedding=test.embeddings[i])
+        x, tokens = contexts[i], estimate_tokens(log.prompts[i])
+        choice = learner.decide(x, tokens, decision_id=f"replay-{i}")
+        d = choice.decision
+        link.decision(d, test.embeddings[i], log.prompts[i], None)
         j = column[d.model]
         chosen[i] = j
         latency = None if log.latency is None else float(log.latency[i, j])
         if errors is not None and errors[i, j]:
-            engine.feedback(d, error="injected failure", cost_usd=0.0, latency_ms=latency)
+            given = FeedbackInput(None, 0.0, latency, error="injected failure")
         else:
-            engine.feedback(
-                d,
-                quality=float(log.quality[i, j]),
-                cost_usd=float(log.cost[i, j]),
-                latency_ms=latency,
-            )
+            given = FeedbackInput(float(log.quality[i, j]), float(log.cost[i, j]), latency)
+        quality = given.quality or 0.0
+        found = learner.learn(choice.pending(x, tokens, log.prompts[i]), given, quality)
+        link.drift(found, len(learner.drift_events))
+        reward = learner.tradeoff.reward(quality, given.cost_usd or 0.0, latency or 0.0)
+        link.outcome(given.outcome(d.id, d.model, quality, reward, None))
     if events is not None:
-        events.extend(engine.drift_events)
+        events.extend(learner.drift_events)
     return chosen
 
 
@@ -186,3 +195,30 @@ def mabwiser_choices(
             mab.fit([arm], reward, x)
             fitted = True
     return chosen
+
+
+def _engine_router(name: str) -> RouterSpec:
+    def run(job: RouteJob) -> np.ndarray:
+        policy = POLICIES[name](seed=job.seed)
+        return run_engine(
+            policy, job.models, job.test, job.order, job.cost_weight, job.warm, store=job.store
+        )
+
+    return RouterSpec(run, engine_policy=True)
+
+
+def _knn(job: RouteJob) -> np.ndarray:
+    assert job.warm is not None
+    return knn_choices(job.test, job.warm, job.cost_weight, job.knn_k)
+
+
+def _mabwiser(job: RouteJob) -> np.ndarray:
+    builder = job.builder or ContextBuilder(job.test.embeddings.shape[1])
+    return mabwiser_choices(job.test, job.order, job.cost_weight, job.seed, builder, job.warm)
+
+
+ROUTERS: dict[str, RouterSpec] = {
+    **{name: _engine_router(name) for name in ("thompson", "epsilon_greedy", "linucb", "random")},
+    "mabwiser_lints": RouterSpec(_mabwiser, needs_module="mabwiser"),
+    "knn": RouterSpec(_knn, needs_warm_start=True, seeded=False),
+}

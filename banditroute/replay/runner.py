@@ -25,24 +25,16 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..embedding_cache import embed_cached
 from ..errors import InvalidInput, invalid
 from ..features import ContextBuilder, Embedder
 from ..outcome_log import OutcomeLog
 from ..registry import ModelProfile
 from ..store.decision_store import DecisionStore
-from .embedding_cache import embed_cached
-from .routers import (
-    ENGINE_POLICIES,
-    Stream,
-    knn_choices,
-    mabwiser_choices,
-    oracle_choices,
-    run_engine,
-)
+from .routers import ROUTERS, RouteJob, Stream, oracle_choices
 
 __all__ = [
     "DEFAULT_LAMBDAS",
-    "EXTERNAL_POLICIES",
     "ReplayResult",
     "ReplaySettings",
     "prepare",
@@ -50,7 +42,6 @@ __all__ = [
 ]
 
 DEFAULT_LAMBDAS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 51.2, 102.4)
-EXTERNAL_POLICIES = ("mabwiser_lints", "knn")
 
 
 @dataclass(frozen=True)
@@ -74,10 +65,9 @@ class ReplaySettings:
             raise invalid("lambdas", self.lambdas, "a non-empty list of finite numbers >= 0")
         if self.seeds < 1:
             raise invalid("seeds", self.seeds, ">= 1")
-        unknown = set(self.policies) - set(ENGINE_POLICIES) - set(EXTERNAL_POLICIES)
+        unknown = set(self.policies) - set(ROUTERS)
         if unknown:
-            known = sorted([*ENGINE_POLICIES, *EXTERNAL_POLICIES])
-            raise invalid("policies", sorted(unknown), f"among {known}")
+            raise invalid("policies", sorted(unknown), f"among {sorted(ROUTERS)}")
 
 
 @dataclass
@@ -142,42 +132,33 @@ def replay(
     orders = [np.random.default_rng(seed).permutation(n) for seed in range(n_s)]
     result = ReplayResult(log, settings.lambdas, cost_scale, {})
     builder = ContextBuilder(test.embeddings.shape[1])
-    jobs = [p for p in settings.policies if p != "knn" or warm is not None]
-    if "knn" in settings.policies and warm is None:
-        result.skipped["knn"] = "needs --warm-start data (it is a supervised router)"
-    if "mabwiser_lints" in jobs and importlib.util.find_spec("mabwiser") is None:
-        jobs.remove("mabwiser_lints")
-        result.skipped["mabwiser_lints"] = (
-            "MABWiser is not installed (pip install banditroute[bench])"
-        )
+    jobs = []
+    for name in settings.policies:
+        spec = ROUTERS[name]
+        if spec.needs_warm_start and warm is None:
+            result.skipped[name] = "needs --warm-start data (it is a supervised router)"
+        elif spec.needs_module and importlib.util.find_spec(spec.needs_module) is None:
+            result.skipped[name] = f"{spec.needs_module} is not installed (pip install "
+            result.skipped[name] += "banditroute[bench])"
+        else:
+            jobs.append(name)
     bar = tqdm(total=len(jobs) * n_l * n_s, desc="replay", unit="run", disable=not progress)
     for name in jobs:
+        spec = ROUTERS[name]
         started = time.perf_counter()
         out = np.empty((n_l, n_s, n), dtype=np.intp)
         for li, lam in enumerate(settings.lambdas):
-            weight = lam / cost_scale
             for seed in range(n_s):
-                if name in ENGINE_POLICIES:
-                    logged = store if (li, seed) == (0, 0) else None
-                    out[li, seed] = run_engine(
-                        ENGINE_POLICIES[name](seed),
-                        profiles,
-                        test,
-                        orders[seed],
-                        weight,
-                        warm,
-                        store=logged,
-                    )
-                    if logged is not None:
-                        logged.flush()
-                        store = None
-                elif name == "mabwiser_lints":
-                    out[li, seed] = mabwiser_choices(
-                        test, orders[seed], weight, seed, builder, warm
-                    )
-                else:  # knn: deterministic, the same for every seed
-                    assert warm is not None
-                    out[li, seed] = knn_choices(test, warm, weight, settings.knn_k)
+                # The first engine policy's first run (first λ, seed 0) is logged into the store.
+                logged = store if spec.engine_policy and (li, seed) == (0, 0) else None
+                job = RouteJob(
+                    test, profiles, orders[seed], lam / cost_scale, seed, warm, builder,
+                    logged, settings.knn_k,
+                )  # fmt: skip
+                out[li, seed] = spec.run(job) if spec.seeded or seed == 0 else out[li, 0]
+                if logged is not None:
+                    logged.flush()
+                    store = None
                 bar.update(1)
         result.choices[name] = out
         result.seconds[name] = time.perf_counter() - started

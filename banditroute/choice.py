@@ -1,0 +1,123 @@
+"""The decision step: posterior, estimates, feasibility and the tradeoff → a `Decision`.
+
+Pure computation over the parts it is given: no I/O, no locks (the policy's own random
+generator is the only state it advances).
+
+>>> import numpy as np
+>>> from banditroute.choice import decide
+>>> from banditroute.constraints import Constraints
+>>> from banditroute.estimates import CallEstimator
+>>> from banditroute.policies import LinearThompsonSampling
+>>> from banditroute.registry import ModelProfile
+>>> from banditroute.reward import Tradeoff
+>>> models = [ModelProfile(id="a", provider="p", input_usd_per_mtok=1, output_usd_per_mtok=1),
+...           ModelProfile(id="b", provider="p", input_usd_per_mtok=9, output_usd_per_mtok=9)]
+>>> choice = decide(models, np.array([1.0, 0.2]), 20, Constraints(deny_models={"b"}),
+...                 LinearThompsonSampling(seed=0), CallEstimator(), Tradeoff(), "d1")
+>>> choice.decision.model, choice.decision.excluded, round(choice.predicted_quality, 2)
+('a', {'b': 'in deny_models'}, 0.5)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .constraints import ArmEstimate, Constraints, split_feasible
+from .decision import Candidate, Decision
+from .errors import NoFeasibleModel
+from .estimates import CallEstimator
+from .pending import PendingDecision
+from .policies import Policy
+from .registry import ModelProfile
+from .reward import Tradeoff
+
+__all__ = ["Choice", "decide"]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A decision and what learning from its outcome will need."""
+
+    decision: Decision
+    predicted_quality: float  #: the chosen model's posterior mean for this prompt
+    probe: bool  #: a scheduled probe of a model on probation (not sampled)
+
+    def pending(self, context: np.ndarray, prompt_tokens: int, prompt: str) -> PendingDecision:
+        """What learning from this decision's outcome will need."""
+        d = self.decision
+        return PendingDecision(
+            d.model, context, prompt_tokens, self.predicted_quality, prompt, self.probe
+        )
+
+
+def decide(
+    models: Sequence[ModelProfile],
+    context: np.ndarray,
+    prompt_tokens: int,
+    constraints: Constraints,
+    policy: Policy,
+    estimator: CallEstimator,
+    tradeoff: Tradeoff,
+    decision_id: str,
+    pick_probe: Callable[[list[str]], str | None] | None = None,
+    unavailable: Mapping[str, str] | None = None,
+) -> Choice:
+    """Choose among ``models`` for one prompt; raise `NoFeasibleModel` when none may serve.
+
+    ``pick_probe`` (the drift monitor's probation schedule) may name a feasible model to probe
+    instead of sampling; ``unavailable`` maps models that may not be called right now (cooled
+    down, rate-limited, over budget) to the reason, shown among the exclusions.
+    """
+    ids = [m.id for m in models]
+    mean, sd = policy.posterior(context, ids)
+    costs = estimator.costs_usd(models, prompt_tokens, context, constraints.expected_output_tokens)
+    latencies = estimator.latencies_ms(models)
+    estimates = {
+        m: ArmEstimate(c, lat, q)
+        for m, c, lat, q in zip(ids, costs.tolist(), latencies.tolist(), mean.tolist(), strict=True)
+    }
+    feasible, excluded = split_feasible(models, constraints, prompt_tokens, estimates)
+    if unavailable:
+        excluded.update({m.id: unavailable[m.id] for m in feasible if m.id in unavailable})
+        feasible = [m for m in feasible if m.id not in unavailable]
+    if not feasible:
+        raise NoFeasibleModel(excluded)
+    arms = [m.id for m in feasible]
+    rows = np.array([position for position, m in enumerate(ids) if m not in excluded])
+    penalty = tradeoff.penalty(costs[rows], latencies[rows])
+    feasible_mean, feasible_sd = mean[rows], sd[rows]
+    utilities = policy.utilities_from_posterior(feasible_mean, feasible_sd, penalty, 1, arms)
+    order = np.argsort(-utilities[0], kind="stable")
+    probe = None if pick_probe is None else pick_probe(arms)
+    if probe is not None:  # a model on probation after a drift: scheduled, not sampled
+        first = arms.index(probe)
+        order = np.r_[first, order[order != first]]
+        propensity = 1.0
+    else:
+        propensity = policy.propensity(feasible_mean, feasible_sd, penalty, int(order[0]), arms)
+    ranked = rows[order]
+    candidates = tuple(
+        map(
+            Candidate,
+            [arms[j] for j in order.tolist()],
+            utilities[0, order].tolist(),
+            mean[ranked].tolist(),
+            sd[ranked].tolist(),
+            costs[ranked].tolist(),
+            latencies[ranked].tolist(),
+        )
+    )
+    decision = Decision(
+        id=decision_id,
+        model=arms[int(order[0])],
+        fallbacks=tuple(c.model for c in candidates[1:]),
+        propensity=propensity,
+        policy=policy.name if probe is None else f"{policy.name}+probe",
+        prompt_tokens=prompt_tokens,
+        candidates=candidates,
+        excluded=excluded,
+    )
+    return Choice(decision, float(mean[ranked[0]]), probe is not None)

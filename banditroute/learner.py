@@ -1,0 +1,228 @@
+"""The learned parts of a router and the two steps that use them: `decide` and `learn`.
+
+`Learner` holds the registry, the policy (quality posteriors), the cost/latency estimator, the
+tradeoff and the drift monitor. It works on context vectors, so replays drive it directly with
+precomputed embeddings; the `Engine` adds featurising, pending decisions, locks, the decision log
+and the evaluator around it.
+
+>>> import numpy as np
+>>> from banditroute.learner import Learner
+>>> from banditroute.registry import ModelProfile, Registry
+>>> from banditroute.policies import LinearThompsonSampling
+>>> learner = Learner(Registry([ModelProfile(id="a", provider="p", input_usd_per_mtok=1,
+...                                         output_usd_per_mtok=1)]),
+...                   LinearThompsonSampling(seed=0))
+>>> from banditroute.feedback_input import FeedbackInput
+>>> x = np.array([1.0, 0.1])
+>>> choice = learner.decide(x, 12, decision_id="d1")
+>>> pending = choice.pending(x, 12, "a prompt")
+>>> choice.decision.model, learner.learn(pending, FeedbackInput(0.9), 0.9), learner.feedback_count
+('a', [], 1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from .choice import Choice, decide
+from .constraints import Constraints
+from .drift import DriftEvent, DriftMonitor, Reaction
+from .errors import invalid
+from .estimates import CallEstimator
+from .feedback_input import FeedbackInput
+from .pending import PendingDecision
+from .policies import LinearThompsonSampling, Policy
+from .registry import ModelProfile, Registry
+from .reward import Tradeoff
+
+__all__ = ["Learner"]
+
+
+class Learner:
+    """Decides from the posteriors and estimates, and learns from outcomes.
+
+    Parameters
+    ----------
+    registry : Registry
+        The models that may be chosen.
+    policy : Policy
+        Quality posteriors and how they are explored.
+    estimator : CallEstimator, optional
+        Cost and latency estimates per model.
+    tradeoff : Tradeoff, optional
+        λ and μ of reward = quality − λ·cost − μ·latency.
+    drift : DriftMonitor, optional
+        Watches each model for degradations and says how to react.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        policy: Policy,
+        estimator: CallEstimator | None = None,
+        tradeoff: Tradeoff | None = None,
+        drift: DriftMonitor | None = None,
+    ) -> None:
+        self.registry = registry
+        self.policy = policy
+        self.estimator = estimator if estimator is not None else CallEstimator()
+        self._tradeoff = tradeoff if tradeoff is not None else Tradeoff()
+        self.drift = drift
+        self.drift_events: list[DriftEvent] = []
+        self._feedback_count = 0
+
+    @classmethod
+    def seeded(
+        cls,
+        models: Registry | Iterable[ModelProfile],
+        policy: Policy | None = None,
+        estimator: CallEstimator | None = None,
+        tradeoff: Tradeoff | None = None,
+        drift: DriftMonitor | None = None,
+        seed: int | None = None,
+    ) -> Learner:
+        """A learner whose random parts are seeded by ``seed``: the policy (default
+        `LinearThompsonSampling`) unless it has another seed of its own, and the drift monitor
+        unless it has one."""
+        registry = models if isinstance(models, Registry) else Registry(models)
+        if len(registry) == 0:
+            raise invalid("models", [], "at least one ModelProfile")
+        if policy is None:
+            policy = LinearThompsonSampling(seed=seed)
+        elif not isinstance(policy, Policy):
+            raise invalid("policy", policy, "a banditroute Policy")
+        elif seed is not None and policy.seed is None:
+            policy.reseed(seed)
+        elif seed is not None and policy.seed != seed:
+            raise invalid("seed", seed, f"None or the policy's own seed {policy.seed!r}")
+        if drift is not None and drift.seed is None:
+            drift.seed = seed
+        return cls(registry, policy, estimator, tradeoff, drift)
+
+    @property
+    def tradeoff(self) -> Tradeoff:
+        """λ and μ of the reward; may be replaced at any time (e.g. by a budget pacer)."""
+        return self._tradeoff
+
+    @tradeoff.setter
+    def tradeoff(self, value: Tradeoff) -> None:
+        if not isinstance(value, Tradeoff):
+            raise invalid("tradeoff", value, "a banditroute Tradeoff")
+        self._tradeoff = value
+
+    @property
+    def feedback_count(self) -> int:
+        """Outcomes learned from so far (the drift monitor's clock)."""
+        return self._feedback_count
+
+    def restore_counts(self, feedback_count: int) -> None:
+        """Set the feedback counter (when loading a saved state)."""
+        self._feedback_count = feedback_count
+
+    def decide(
+        self,
+        context: np.ndarray,
+        prompt_tokens: int,
+        constraints: Constraints | None = None,
+        *,
+        decision_id: str,
+        unavailable: Mapping[str, str] | None = None,
+    ) -> Choice:
+        """A `Choice` for one prompt's context (see `banditroute.choice.decide`)."""
+        if constraints is None:
+            constraints = Constraints()
+        elif not isinstance(constraints, Constraints):
+            raise invalid("constraints", constraints, "a banditroute Constraints")
+        if constraints.force_model is not None:
+            self.registry[constraints.force_model]  # raises UnknownModel with the known ids
+        return decide(
+            list(self.registry),
+            context,
+            prompt_tokens,
+            constraints,
+            self.policy,
+            self.estimator,
+            self.tradeoff,
+            decision_id,
+            None if self.drift is None else self.drift.next_probe,
+            unavailable,
+        )
+
+    def learn(
+        self, pending: PendingDecision, given: FeedbackInput, quality: float
+    ) -> list[DriftEvent]:
+        """Learn ``quality`` (and the measurements ``given``) for a pending decision; return the
+        drift events this revealed.
+
+        The drift residual is measured against the quality predicted when the decision was made;
+        probe outcomes test the posterior and never move it.
+        """
+        model = self.registry[pending.model]
+        context, predicted = pending.context, pending.predicted_quality
+        if self.drift is not None and predicted is None:  # decisions restored from old states
+            predicted = float(self.policy.posterior(context, [model.id])[0][0])
+        if not pending.probe:
+            self.policy.update(model.id, context, quality)
+        failed = given.error is not None
+        self.estimator.observe(
+            model,
+            context,
+            pending.prompt_tokens,
+            given.cost_usd,
+            given.latency_ms,
+            given.output_tokens,
+            failed,
+        )
+        self._feedback_count += 1
+        if self.drift is None or predicted is None:
+            return []
+        found = self.drift.outcome(
+            model.id,
+            self._feedback_count,
+            quality - predicted,
+            given.latency_ms,
+            failed,
+            pending.probe,
+        )
+        for event, reaction in found:
+            self.drift_events.append(event)
+            self._apply(reaction)
+        return [event for event, _ in found]
+
+    def observe(
+        self, model_id: str, context: np.ndarray, tokens: int, given: FeedbackInput
+    ) -> None:
+        """Learn from a logged outcome that no decision of this learner led to."""
+        profile = self.registry[model_id]
+        self.policy.update(model_id, context, float(given.quality or 0.0))
+        self.estimator.observe(
+            profile, context, tokens, given.cost_usd, given.latency_ms, given.output_tokens
+        )
+
+    def add_model(self, model: ModelProfile) -> str:
+        """Register a new model (it starts from the prior); returns the change, described."""
+        self.registry.add(model)
+        return f"added {model.id}"
+
+    def remove_model(self, model_id: str) -> str:
+        """Unregister a model and forget what was learned about it."""
+        self.registry.remove(model_id)
+        if model_id in self.policy.arms:
+            self.policy.remove_arm(model_id)
+        self.estimator.forget(model_id)
+        return f"removed {model_id}"
+
+    def deprecate_model(self, model_id: str, replacement: str | None = None) -> str:
+        """Exclude a model by default from now on."""
+        self.registry.deprecate(model_id, replacement)
+        return f"deprecated {model_id}"
+
+    def _apply(self, reaction: Reaction) -> None:
+        if reaction.action == "set_latency":
+            self.estimator.set_latency(reaction.model, reaction.value)
+        elif reaction.action == "reset":
+            self.policy.reset_arm(reaction.model)
+        else:
+            self.policy.soften_arm(reaction.model, reaction.value)
