@@ -20,8 +20,8 @@ generator is the only state it advances).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -34,11 +34,14 @@ from .policies import Policy
 from .registry import ModelProfile
 from .reward import Tradeoff
 
-__all__ = ["Choice", "decide"]
+__all__ = ["Choice", "Gate", "decide"]
+
+#: Why a model may not be called right now (None: it may), from its profile, its estimates for
+#: this prompt and the prompt's token count.
+Gate = Callable[[ModelProfile, ArmEstimate, int], str | None]
 
 
-@dataclass(frozen=True)
-class Choice:
+class Choice(NamedTuple):
     """A decision and what learning from its outcome will need."""
 
     decision: Decision
@@ -63,13 +66,14 @@ def decide(
     tradeoff: Tradeoff,
     decision_id: str,
     pick_probe: Callable[[list[str]], str | None] | None = None,
-    unavailable: Mapping[str, str] | None = None,
+    gate: Gate | None = None,
 ) -> Choice:
     """Choose among ``models`` for one prompt; raise `NoFeasibleModel` when none may serve.
 
     ``pick_probe`` (the drift monitor's probation schedule) may name a feasible model to probe
-    instead of sampling; ``unavailable`` maps models that may not be called right now (cooled
-    down, rate-limited, over budget) to the reason, shown among the exclusions.
+    instead of sampling; ``gate`` says why a model that satisfies the constraints may not be
+    called right now (cooled down, rate-limited, over budget), given its estimates; its reasons
+    are shown among the exclusions.
     """
     ids = [m.id for m in models]
     mean, sd = policy.posterior(context, ids)
@@ -80,9 +84,10 @@ def decide(
         for m, c, lat, q in zip(ids, costs.tolist(), latencies.tolist(), mean.tolist(), strict=True)
     }
     feasible, excluded = split_feasible(models, constraints, prompt_tokens, estimates)
-    if unavailable:
-        excluded.update({m.id: unavailable[m.id] for m in feasible if m.id in unavailable})
-        feasible = [m for m in feasible if m.id not in unavailable]
+    if gate is not None:
+        closed = {m.id: why for m in feasible if (why := gate(m, estimates[m.id], prompt_tokens))}
+        excluded.update(closed)
+        feasible = [m for m in feasible if m.id not in closed]
     if not feasible:
         raise NoFeasibleModel(excluded)
     arms = [m.id for m in feasible]

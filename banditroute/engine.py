@@ -17,11 +17,12 @@ import secrets
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import numpy as np
 
 from . import engine_state
+from .choice import Gate
 from .constraints import Constraints
 from .decision import Decision, Outcome
 from .drift import DriftMonitor
@@ -29,7 +30,7 @@ from .engine_log import LogLink, open_store
 from .estimates import CallEstimator
 from .evaluation.evaluator import Evaluator
 from .features import ContextBuilder, Embedder, Featurizer
-from .feedback_input import FeedbackInput, score_response
+from .feedback_input import FeedbackFields, FeedbackInput, ObservedFields, score_response
 from .learner import Learner
 from .pending import PendingDecisions
 from .policies import Policy
@@ -37,6 +38,7 @@ from .registry import ModelProfile, Registry
 from .reward import Tradeoff
 
 if TYPE_CHECKING:
+    from .gateway.client import Gateway
     from .store.ask import Answer
     from .store.decision_store import DecisionStore
 
@@ -92,6 +94,7 @@ class Engine:
         self.embedder, self.context = self.featurizer.embedder, self.featurizer.context
         self.max_pending = max_pending
         self.evaluator = Evaluator.given_or_default(evaluator, self.embedder)
+        self.gateway: Gateway | None = None  #: what `complete` calls through
         self.attach_store(store, "engine started")
 
     def attach_store(self, store: DecisionStore | str | Path | None, change: str) -> None:
@@ -146,13 +149,14 @@ class Engine:
         constraints: Constraints | None = None,
         *,
         embedding: np.ndarray | None = None,
+        gate: Gate | None = None,
     ) -> Decision:
         """Choose the model for this prompt (`NoFeasibleModel` when none is allowed);
-        ``embedding`` skips the embedder."""
+        ``embedding`` skips the embedder; ``gate`` excludes models that may not be called now."""
         features = self.featurizer.features(prompt, embedding)
         with self._lock:
             choice = self.learner.decide(
-                features.context, features.tokens, constraints, decision_id=secrets.token_hex(16)
+                features.context, features.tokens, constraints, secrets.token_hex(16), gate
             )
         self._pending.add(
             choice.decision.id, choice.pending(features.context, features.tokens, prompt)
@@ -160,18 +164,7 @@ class Engine:
         self._log.decision(choice.decision, features.embedding, prompt, constraints)
         return choice.decision
 
-    def feedback(
-        self,
-        decision: Decision | str,
-        *,
-        quality: float | None = None,
-        cost_usd: float | None = None,
-        latency_ms: float | None = None,
-        output_tokens: float | None = None,
-        error: str | None = None,
-        response: str | None = None,
-        prompt: str | None = None,
-    ) -> Outcome:
+    def feedback(self, decision: Decision | str, **report: Unpack[FeedbackFields]) -> Outcome:
         """Report what happened when the chosen model was called.
 
         The quality in [0, 1] comes from ``quality``, or else from the engine's evaluator scoring
@@ -181,9 +174,7 @@ class Engine:
         with a response. Each decision takes feedback once.
         """
         decision_id = PendingDecisions.key(decision)
-        given = FeedbackInput.check(
-            quality, cost_usd, latency_ms, output_tokens, error, response, prompt
-        ).require_signal()
+        given = FeedbackInput.from_keywords(report).require_signal()
         q, evaluation = given.quality, None
         if given.response is not None and (remembered := self._pending.get(decision_id)):
             with self._lock:
@@ -204,18 +195,34 @@ class Engine:
         prompt: str,
         model: str,
         *,
-        quality: float,
-        cost_usd: float | None = None,
-        latency_ms: float | None = None,
-        output_tokens: float | None = None,
         embedding: np.ndarray | None = None,
+        **report: Unpack[ObservedFields],
     ) -> None:
-        """Learn from a logged outcome this engine did not choose (warm start from your data)."""
-        given = FeedbackInput.check(quality, cost_usd, latency_ms, output_tokens).require_signal()
+        """Learn from a logged outcome this engine did not choose (warm start from your data):
+        ``quality`` (required), ``cost_usd``, ``latency_ms``, ``output_tokens``."""
+        given = FeedbackInput.from_keywords(report).require_signal()
         self.registry[model]  # raises UnknownModel
         features = self.featurizer.features(prompt, embedding)
         with self._lock:
             self.learner.observe(model, features.context, features.tokens, given)
+
+    def complete(self, prompt: Any, constraints: Constraints | None = None, **options: Any) -> Any:
+        """Choose, call with failover, measure, learn: see `banditroute.gateway.Gateway.complete`
+        (the default gateway is made on first use; set ``engine.gateway`` to configure one)."""
+        return self._gateway().complete(prompt, constraints, **options)
+
+    async def acomplete(
+        self, prompt: Any, constraints: Constraints | None = None, **kw: Any
+    ) -> Any:
+        """Async `complete` (see `banditroute.gateway.Gateway.acomplete`)."""
+        return await self._gateway().acomplete(prompt, constraints, **kw)
+
+    def _gateway(self) -> Gateway:
+        if self.gateway is None:
+            from .gateway.client import Gateway  # lazy: httpx
+
+            self.gateway = Gateway(self)
+        return self.gateway
 
     def ask(self, question: str, *, evidence: int = 300) -> Answer:
         """Answer a question from the decision log (`banditroute.store.ask`); needs ``store=``."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -62,8 +62,7 @@ def estimate_tokens(text: str) -> int:
     return max(1, (len(text) + 3) // 4)
 
 
-@dataclass(frozen=True)
-class Features:
+class Features(NamedTuple):
     """What the decision step needs to know about one prompt."""
 
     embedding: np.ndarray  #: the embedder's vector (read-only when cached)

@@ -12,13 +12,36 @@ banditroute.errors.InvalidInput: quality == 2, must be a finite number in [0, 1]
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Required, TypedDict
 
 from .decision import Outcome
 from .errors import InvalidInput, check_number, invalid
 from .evaluation.evaluator import Evaluation, Evaluator
 
-__all__ = ["FeedbackInput", "score_response"]
+__all__ = ["FeedbackFields", "FeedbackInput", "ObservedFields", "score_response"]
+
+
+class ObservedFields(TypedDict, total=False):
+    """The keywords of `Engine.observe`: one logged call's measurements."""
+
+    quality: Required[float]
+    cost_usd: float | None
+    latency_ms: float | None
+    output_tokens: float | None
+
+
+class FeedbackFields(TypedDict, total=False):
+    """The keywords of `Engine.feedback`."""
+
+    quality: float | None
+    cost_usd: float | None
+    latency_ms: float | None
+    output_tokens: float | None
+    error: str | None
+    response: str | None
+    prompt: str | None
 
 
 def _optional(name: str, value: object, high: float = math.inf) -> float | None:
@@ -65,6 +88,14 @@ class FeedbackInput:
             response,  # type: ignore[arg-type]
             prompt,  # type: ignore[arg-type]
         )
+
+    @classmethod
+    def from_keywords(cls, fields: Mapping[str, object]) -> FeedbackInput:
+        """`check` over keyword arguments; an unknown keyword is `InvalidInput` too."""
+        unknown = sorted(set(fields) - set(FeedbackFields.__annotations__))
+        if unknown:
+            raise invalid("keywords", unknown, f"among {list(FeedbackFields.__annotations__)}")
+        return cls.check(**fields)
 
     def outcome(
         self, decision_id: str, model: str, quality: float, reward: float, ev: Evaluation | None

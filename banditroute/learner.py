@@ -22,11 +22,11 @@ and the evaluator around it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 import numpy as np
 
-from .choice import Choice, decide
+from .choice import Choice, Gate, decide
 from .constraints import Constraints
 from .drift import DriftEvent, DriftMonitor, Reaction
 from .errors import invalid
@@ -38,6 +38,8 @@ from .registry import ModelProfile, Registry
 from .reward import Tradeoff
 
 __all__ = ["Learner"]
+
+_ANY = Constraints()  # no constraints (immutable, shared)
 
 
 class Learner:
@@ -126,13 +128,12 @@ class Learner:
         context: np.ndarray,
         prompt_tokens: int,
         constraints: Constraints | None = None,
-        *,
-        decision_id: str,
-        unavailable: Mapping[str, str] | None = None,
+        decision_id: str = "",
+        gate: Gate | None = None,
     ) -> Choice:
         """A `Choice` for one prompt's context (see `banditroute.choice.decide`)."""
         if constraints is None:
-            constraints = Constraints()
+            constraints = _ANY
         elif not isinstance(constraints, Constraints):
             raise invalid("constraints", constraints, "a banditroute Constraints")
         if constraints.force_model is not None:
@@ -147,7 +148,7 @@ class Learner:
             self.tradeoff,
             decision_id,
             None if self.drift is None else self.drift.next_probe,
-            unavailable,
+            gate,
         )
 
     def learn(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -22,8 +22,7 @@ from .errors import UnknownDecision, invalid
 __all__ = ["PendingDecision", "PendingDecisions"]
 
 
-@dataclass(frozen=True)
-class PendingDecision:
+class PendingDecision(NamedTuple):
     """What learning from one decision's outcome needs, kept from `choose` time."""
 
     model: str

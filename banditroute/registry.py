@@ -23,6 +23,7 @@ from pydantic import Field, field_validator
 
 from ._validation import StrictModel
 from .errors import RegistryError, UnknownModel
+from .gateway.connection import Connection
 
 __all__ = ["ModelProfile", "Registry", "RegistryChange", "example_registry_path"]
 
@@ -31,7 +32,8 @@ class ModelProfile(StrictModel):
     """What the router knows about one model before calling it.
 
     Prices are list prices in USD per million tokens; latency is a typical end-to-end figure
-    that the engine refines from feedback.
+    that the engine refines from feedback. ``connection`` says how the gateway calls the model
+    (a ``[model.connection]`` table in TOML); None means the model is only routed, not called.
     """
 
     error_class = RegistryError
@@ -49,6 +51,7 @@ class ModelProfile(StrictModel):
     deprecated: bool = False
     replacement: str | None = None
     source: str = ""
+    connection: Connection | None = None
 
     @field_validator("capabilities", mode="before")
     @classmethod

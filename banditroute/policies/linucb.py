@@ -3,7 +3,7 @@
 >>> import numpy as np
 >>> from banditroute.policies import LinUCB
 >>> policy = LinUCB(alpha=1.0)
->>> policy.update("a", np.array([1.0, 0.0]), 0.6)
+>>> policy = policy.update("a", np.array([1.0, 0.0]), 0.6)  # update returns the policy
 >>> int(policy.sample_utilities(np.array([1.0, 0.0]), ["a", "b"]).argmax())  # b is unexplored
 1
 """

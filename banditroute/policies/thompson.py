@@ -5,7 +5,7 @@
 >>> policy = LinearThompsonSampling(seed=0)
 >>> x = np.array([1.0, 0.3])
 >>> for _ in range(50):
-...     policy.update("a", x, 0.9); policy.update("b", x, 0.2)
+...     policy = policy.update("a", x, 0.9).update("b", x, 0.2)
 >>> int(policy.sample_utilities(x, ["a", "b"]).argmax())
 0
 """
