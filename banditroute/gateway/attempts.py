@@ -37,9 +37,9 @@ class Step:
 
     profile: ModelProfile
     connection: Connection
-    admission: Admission
     wait_s: float  #: back-off to sleep before calling
     deadline: float  #: absolute monotonic time this attempt must end by
+    admission: Admission | None = None  #: set by `AttemptPlan.admit` after the back-off
 
 
 class AttemptPlan:
@@ -79,16 +79,22 @@ class AttemptPlan:
             if profile.connection is None:
                 self._skip(profile.id, "no connection settings in the registry")
                 continue
-            max_cost = profile.cost_usd(self.prompt_tokens, self.output_tokens)
-            tokens = self.prompt_tokens + self.output_tokens
-            admission = self.guards.admit(profile, tokens, max_cost, self.tags)
-            if isinstance(admission, str):
-                self._skip(profile.id, admission)
-                continue
             wait, self._wait = self._wait, 0.0
             attempt_deadline = min(self.deadline, now + wait + profile.connection.timeout_s)
-            return Step(profile, profile.connection, admission, wait, attempt_deadline)
+            return Step(profile, profile.connection, wait, attempt_deadline)
         return None
+
+    def admit(self, step: Step) -> Step | None:
+        """Take what the call needs right before it goes (after the back-off); None when the
+        guards refuse it now (the model is then skipped)."""
+        profile = step.profile
+        max_cost = profile.cost_usd(self.prompt_tokens, self.output_tokens)
+        tokens = self.prompt_tokens + self.output_tokens
+        admission = self.guards.admit(profile, tokens, max_cost, self.tags)
+        if isinstance(admission, str):
+            self._skip(profile.id, admission)
+            return None
+        return Step(profile, step.connection, step.wait_s, step.deadline, admission)
 
     def _skip(self, model: str, why: str) -> None:
         self.attempts.append(Attempt(model, error=why, skipped=True))
@@ -100,7 +106,8 @@ class AttemptPlan:
 
     def failed(self, step: Step, error: ProviderError, latency_ms: float) -> None:
         """Book a failed call; retry the same model after a back-off, or move on."""
-        self.guards.record(step.admission, cost_usd=0.0, error=error)
+        if step.admission is not None:
+            self.guards.record(step.admission, cost_usd=0.0, error=error)
         self.attempts.append(
             Attempt(
                 step.profile.id, latency_ms, f"{type(error).__name__}: {error}", error.retryable
@@ -120,7 +127,8 @@ class AttemptPlan:
 
     def succeeded(self, step: Step, cost_usd: float, latency_ms: float) -> None:
         """Book the call that answered."""
-        self.guards.record(step.admission, cost_usd=cost_usd, error=None)
+        if step.admission is not None:
+            self.guards.record(step.admission, cost_usd=cost_usd, error=None)
         self.attempts.append(Attempt(step.profile.id, latency_ms))
 
     def exhausted(self) -> CompletionFailed:

@@ -326,6 +326,8 @@ class Gateway:
         while (step := plan.next_step()) is not None:
             if step.wait_s:
                 time.sleep(step.wait_s)
+            if (step := plan.admit(step)) is None:
+                continue
             started = time.perf_counter()
             try:
                 response = send(
@@ -367,6 +369,8 @@ class Gateway:
         while (step := plan.next_step()) is not None:
             if step.wait_s:
                 await asyncio.sleep(step.wait_s)
+            if (step := plan.admit(step)) is None:
+                continue
             started = time.perf_counter()
             try:
                 response = await asend(

@@ -36,7 +36,8 @@ class ReadyRequest:
 
 
 def merge_constraints(preset: Constraints | None, given: Constraints | None) -> Constraints:
-    """The preset's constraints overridden by every field the caller set explicitly.
+    """The preset's constraints overridden by every field the caller set explicitly; a
+    ``force_model`` of the caller's also lifts the preset's model and provider lists.
 
     >>> merge_constraints(Constraints(max_cost_usd=0.001, capabilities={"code"}),
     ...                   Constraints(max_cost_usd=0.01)).max_cost_usd
@@ -48,8 +49,12 @@ def merge_constraints(preset: Constraints | None, given: Constraints | None) -> 
         return given if given is not None else Constraints()
     if given is None:
         return preset
+    base = preset.model_dump()
+    if given.force_model is not None:
+        for name in ("allow_models", "deny_models", "allow_providers", "deny_providers"):
+            base.pop(name)
     update = {name: getattr(given, name) for name in given.model_fields_set}
-    return Constraints(**{**preset.model_dump(), **update})
+    return Constraints(**{**base, **update})
 
 
 def prepare(

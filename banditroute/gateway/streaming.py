@@ -75,6 +75,8 @@ class CompletionStream(_StreamState):
         while (step := self.plan.next_step()) is not None:
             if step.wait_s:
                 time.sleep(step.wait_s)
+            if (step := self.plan.admit(step)) is None:
+                continue
             started = time.perf_counter()
             chunks = gateway._stream(
                 gateway.client,
@@ -116,6 +118,8 @@ class AsyncCompletionStream(_StreamState):
         while (step := self.plan.next_step()) is not None:
             if step.wait_s:
                 await asyncio.sleep(step.wait_s)
+            if (step := self.plan.admit(step)) is None:
+                continue
             started = time.perf_counter()
             chunks = gateway._astream(
                 gateway.async_client,
