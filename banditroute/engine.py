@@ -95,6 +95,7 @@ class Engine:
         self.max_pending = max_pending
         self.evaluator = Evaluator.given_or_default(evaluator, self.embedder)
         self.gateway: Gateway | None = None  #: what `complete` calls through
+        self.config_path: str | Path | None = None  #: the file `from_registry` read
         self.attach_store(store, "engine started")
 
     def attach_store(self, store: DecisionStore | str | Path | None, change: str) -> None:
@@ -112,20 +113,16 @@ class Engine:
     def tradeoff(self, value: Tradeoff) -> None:
         self.learner.tradeoff = value
 
-    @property
-    def feedback_count(self) -> int:
-        """Outcomes learned from so far."""
-        return self.learner.feedback_count
-
-    @property
-    def pending_decisions(self) -> int:
-        """Decisions still awaiting feedback."""
-        return len(self._pending)
+    feedback_count = property(lambda self: self.learner.feedback_count, doc="Outcomes learned.")
+    pending_decisions = property(lambda self: len(self._pending), doc="Awaiting feedback.")
 
     @classmethod
     def from_registry(cls, path: str | Path, **kwargs: Any) -> Engine:
-        """An engine over the models of a TOML or JSON registry file."""
-        return cls(Registry.load(path), **kwargs)
+        """An engine over the models of a TOML or JSON registry file (whose gateway tables, if
+        any, configure `complete`: see `banditroute.gateway.config`)."""
+        engine = cls(Registry.load(path), **kwargs)
+        engine.config_path = path
+        return engine
 
     def add_model(self, model: ModelProfile) -> None:
         """Register a new model; it starts from the prior."""
@@ -218,10 +215,9 @@ class Engine:
         return await self._gateway().acomplete(prompt, constraints, **kw)
 
     def _gateway(self) -> Gateway:
-        if self.gateway is None:
-            from .gateway.client import Gateway  # lazy: httpx
+        from .gateway.config import GatewayConfig  # lazy: httpx
 
-            self.gateway = Gateway(self)
+        self.gateway = self.gateway or GatewayConfig.load(self.config_path).build(self)
         return self.gateway
 
     def ask(self, question: str, *, evidence: int = 300) -> Answer:

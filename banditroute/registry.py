@@ -25,6 +25,9 @@ from ._validation import StrictModel
 from .errors import RegistryError, UnknownModel
 from .gateway.connection import Connection
 
+#: Top-level tables of a registry file that configure the gateway (`GatewayConfig`), not models.
+GATEWAY_TABLES = frozenset({"gateway", "preset", "budget", "pacing"})
+
 __all__ = ["ModelProfile", "Registry", "RegistryChange", "example_registry_path"]
 
 
@@ -178,7 +181,7 @@ class Registry:
         """Build from ``{"model": [{...}, ...]}`` as read from a file."""
         if not isinstance(data, dict) or not isinstance(data.get("model"), list):
             raise RegistryError(f"{origin}: must hold a list of models under the key 'model'")
-        unknown = set(data) - {"model"}
+        unknown = set(data) - {"model"} - GATEWAY_TABLES
         if unknown:
             raise RegistryError(f"{origin}: unknown top-level field(s) {sorted(unknown)}")
         models = []
