@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -287,3 +288,18 @@ def test_gateway_requires_a_transport_only_for_models_with_connections() -> None
     with pytest.raises(CompletionFailed, match="no connection settings"):
         gateway.complete("q", scorer=None)
     assert calls == []
+
+
+def test_the_readme_configuration_loads(tmp_path: pytest.TempPathFactory) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Calling the models")[1]
+    toml_text = section.split("```toml\n")[1].split("```")[0]
+    path = tmp_path / "models.toml"  # type: ignore[operator]
+    path.write_text(toml_text)
+    engine = Engine.from_registry(path, embedder=HashingEmbedder(64), seed=0)
+    gateway = engine._gateway()
+    assert engine.registry["llama3.1"].connection is not None
+    assert engine.registry["gpt-4o-mini"].connection.api_key_env == "OPENAI_API_KEY"  # type: ignore[union-attr]
+    assert gateway.presets["ops"].max_cost_usd == 0.0005 and gateway.cache is not None
+    assert gateway.timeout_s == 30 and gateway.guards.budgets is not None
+    gateway.close()
