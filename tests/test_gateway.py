@@ -303,3 +303,17 @@ def test_the_readme_configuration_loads(tmp_path: pytest.TempPathFactory) -> Non
     assert gateway.presets["ops"].max_cost_usd == 0.0005 and gateway.cache is not None
     assert gateway.timeout_s == 30 and gateway.guards.budgets is not None
     gateway.close()
+
+
+def test_active_health_check_readmits_a_recovered_model(server: FakeProvider) -> None:
+    server.set_faults("gem", [Fault("status", status=503)] * 2)
+    engine = make_engine(server)
+    breaker = CircuitBreaker(failure_threshold=2, window_s=60, cooldown_s=0.2)
+    gateway = Gateway(engine, guards=Guards(breaker=breaker), retry=RetryPolicy(max_attempts=1))
+    for _ in range(2):
+        with pytest.raises(CompletionFailed):
+            gateway.complete("q", forced("gem"), scorer=None)
+    assert breaker.state("gem") == "open" and gateway.check_health() == {}
+    time.sleep(0.25)
+    assert gateway.check_health() == {"gem": None} and breaker.state("gem") == "closed"
+    assert gateway.complete("q", forced("gem"), scorer=None).model == "gem"

@@ -387,6 +387,12 @@ class Gateway:
         self._fail(decision, plan)
         raise plan.exhausted()
 
+    def check_health(self) -> dict[str, str | None]:
+        """Probe the cooled-down models whose cooldown is over (see `gateway.health`)."""
+        from .health import check_health
+
+        return check_health(self.engine.registry, self.guards.breaker, self.client)
+
     def close(self) -> None:
         """Close the sync client (the async one: `aclose`)."""
         self.client.close()
