@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import BanditRouteError
 
@@ -37,7 +38,7 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_json(path: Path, figures: dict[str, object]) -> None:
+def _write_json(path: Path, figures: dict[str, Any]) -> None:
     import json
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,7 +57,7 @@ def _embedder(name: str) -> tuple[Embedder, str]:
 def _replay(args: argparse.Namespace) -> int:
     from .registry import Registry, example_registry_path
     from .replay.loaders import load_logs
-    from .replay.report import plot_frontiers, summarize, to_markdown
+    from .replay.report import plot_frontiers, summarize
     from .replay.runner import ReplaySettings, prepare, replay
     from .synthetic import make_workload
 
@@ -91,24 +92,24 @@ def _replay(args: argparse.Namespace) -> int:
         store.close()
         print(f"logged the first run of {settings.policies[0]} into {args.store}")
     summary = summarize(result, dropped_missing_quality=dropped)
+    drift = None
     if args.drift:
         from .replay.drift_injection import DriftSpec, drift_report
 
         spec = DriftSpec.parse(args.drift)
         weight = settings.lambdas[0] / result.cost_scale
         by_id = {m.id: m for m in models}
-        summary["drift"] = drift_report(
-            test, [by_id[m] for m in log.models], spec, settings.seeds, weight
-        )
-
-    summary["warm_start"] = [str(p) for p in args.warm_start or []]
-    summary["data"] = [str(p) for p in args.data] or ["synthetic"]
-    summary["embedder"] = name
-    print(to_markdown(summary))
-    if "drift" in summary:
-        print(_drift_markdown(summary["drift"]))
+        drift = drift_report(test, [by_id[m] for m in log.models], spec, settings.seeds, weight)
+    summary = replace(
+        summary,
+        drift=drift,
+        warm_start=tuple(str(p) for p in args.warm_start or []),
+        data=tuple(str(p) for p in args.data) or ("synthetic",),
+        embedder=name,
+    )
+    print(summary.to_markdown())
     if args.json:
-        _write_json(args.json, summary)
+        _write_json(args.json, summary.to_json())
     if args.plot:
         args.plot.parent.mkdir(parents=True, exist_ok=True)
         plot_frontiers(summary, args.plot)
@@ -120,7 +121,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .evaluation.study import load_judged_log, run_study
 
     embedder, name = _embedder(args.embedder)
-    result = run_study(
+    study = run_study(
         load_judged_log(args.data),
         None if args.fit is None else load_judged_log(args.fit),
         embedder=embedder,
@@ -129,18 +130,14 @@ def _evaluate(args: argparse.Namespace) -> int:
         penalty=args.penalty,
         progress=not args.quiet,
     )
-    result["data"] = str(args.data)
-    if args.fit is not None:
-        result["fit"]["file"] = str(args.fit)
-    print(
-        f"agreement {result['agreement']:.3f} over {result['pairs']} pairs; "
-        f"length-matched {result['agreement_length_matched']:.3f} over "
-        f"{result['pairs_length_matched']} (length alone: "
-        f"{result['length_baseline']['agreement']:.3f} / "
-        f"{result['length_baseline']['agreement_length_matched']:.3f})"
+    study = replace(
+        study,
+        data=str(args.data),
+        fit=None if study.fit is None else replace(study.fit, file=str(args.fit)),
     )
+    print(study.summary())
     if args.json:
-        _write_json(args.json, result)
+        _write_json(args.json, study.to_json())
     return 0
 
 
@@ -151,32 +148,6 @@ def _ask(args: argparse.Namespace) -> int:
     store = DecisionStore(args.store, embedder.dim, embedder=name, background=False)
     print(ask(store, args.question, embedder, evidence=args.evidence))
     return 0
-
-
-def _drift_markdown(d: dict[str, object]) -> str:
-    regret, still = d["post_change_regret"], d["stationary_regret"]
-    assert isinstance(regret, dict) and isinstance(still, dict)
-    lines = [
-        "",
-        f"Drift injected: {d['injected']}",
-        f"decisions routed to it after the change until detection, per seed: "
-        f"{d['delay_decisions']}",
-        f"false resets per seed: drifted stream {d['false_resets']}, unchanged stream "
-        f"{d['false_resets_stationary']} (of {d['decisions_per_seed']} decisions each)",
-        "",
-        "| strategy | regret after the change | same window, unchanged stream |",
-        "|---|---:|---:|",
-    ]
-    lines += [f"| {k} | {regret[k]:.1f} | {still[k]:.1f} |" for k in regret]
-    if d.get("recovered_share"):
-        lines.append(
-            f"traffic share of the model, before the change / at the end: {d['recovered_share']}"
-        )
-        lines.append(
-            "restoration seen by the probes, decisions after it, per seed: "
-            f"{d['restoration_detected_after']}"
-        )
-    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -41,7 +41,9 @@ def open_store(
         store = DecisionStore(store, embedding_dim=dim, embedder=embedder_name)
     if not isinstance(store, DecisionStore):
         raise invalid("store", store, "a DecisionStore, a folder path or None")
-    if not same_embedder(store.embedder, embedder_name) or store.embedding_dim != dim:
+    store.name_embedder(embedder_name)  # an unnamed folder takes this engine's embedder
+    recorded = store.embedder or embedder_name
+    if not same_embedder(recorded, embedder_name) or store.embedding_dim != dim:
         raise InvalidInput(
             f"the decision log at {store.path} was built with embedder {store.embedder!r} "
             f"({store.embedding_dim}-dim); this engine embeds with {embedder_name!r} ({dim}-dim)"

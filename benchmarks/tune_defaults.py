@@ -70,7 +70,7 @@ def evaluate(stream, models, params: dict, n_components: int, seeds: int) -> flo
                 policy, models, stream, order, lam / cost_scale, context=context
             )
     result = ReplayResult(log, LAMBDAS, cost_scale, {"thompson": choices})
-    return summarize(result)["policies"]["thompson"]["aiq"]
+    return summarize(result).routers["thompson"].aiq
 
 
 def evaluate_warm(stream, models, params: dict, n_components: int, seeds: int) -> dict:
@@ -94,8 +94,8 @@ def evaluate_warm(stream, models, params: dict, n_components: int, seeds: int) -
                 policy, models, test, order, lam / cost_scale, warm=warm, context=context
             )
     result = ReplayResult(test.log, LAMBDAS, cost_scale, {"thompson": ts, "knn": knn})
-    figures = summarize(result)["policies"]
-    return {"warm_thompson": figures["thompson"]["aiq"], "warm_knn": figures["knn"]["aiq"]}
+    figures = summarize(result).routers
+    return {"warm_thompson": figures["thompson"].aiq, "warm_knn": figures["knn"].aiq}
 
 
 def main() -> None:

@@ -53,9 +53,9 @@ def test_detect_and_reset_beats_no_handling_after_a_drop() -> None:
     stream = prepare(log, HashingEmbedder(128), "h", cache_dir=None, progress=False)
     spec = DriftSpec.parse("frontier-xl@500:quality*0.5")
     report = drift_report(stream, models, spec, seeds=1, cost_weight=0.0)
-    assert report["delay_decisions"][0] is not None and report["delay_decisions"][0] <= 150
-    assert report["false_resets_stationary"] == [0]
-    regret = report["post_change_regret"]
+    assert report.delay_decisions[0] is not None and report.delay_decisions[0] <= 150
+    assert list(report.false_resets_stationary) == [0]
+    regret = report.post_change_regret
     assert regret["detect_reset"] < 0.6 * regret["no_handling"]
 
 

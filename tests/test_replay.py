@@ -156,7 +156,7 @@ def test_warm_start_and_knn(synthetic_stream) -> None:
     warm = prepare(log, HashingEmbedder(64), "h64", cache_dir=None, progress=False)
     settings = ReplaySettings(lambdas=(0.0,), seeds=1, policies=("thompson", "knn"))
     result = replay(stream, models, settings, warm=warm, progress=False)
-    knn_quality = summarize(result)["policies"]["knn"]["points"][0]["quality"]
+    knn_quality = summarize(result).routers["knn"].points[0].quality
     assert knn_quality > stream.log.quality.mean(axis=0).mean() + 0.1  # well above a random pick
     cold = replay(stream, models, settings, progress=False)
     assert "knn" in cold.skipped and "knn" not in cold.choices

@@ -10,15 +10,19 @@ un-fitted and, given FIT, after fitting on FIT's rows whose prompts are not in D
 >>> log = pd.DataFrame({"prompt": ["Name a colour."] * 3, "response": ["Red.", "", "Blue is one."],
 ...                     "quality": [0.5, 0.0, 0.9]})
 >>> r = run_study(log, embedder=HashingEmbedder(dim=32), progress=False)
->>> r["agreement"], r["pairs"]
+>>> r.agreement, r.pairs
 (1.0, 3)
+>>> r.summary()
+'agreement 1.000 over 3 pairs; length-matched nan over 0 (length alone: 1.000 / nan)'
+>>> list(r.to_json())[:4]
+['rows', 'prompts', 'embedder', 'ms_per_pair_batched']
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,8 +31,9 @@ from ..errors import InvalidInput, invalid
 from ..features import CachedEmbedder, Embedder
 from .agreement import AgreementReport, agreement
 from .evaluator import Evaluator
+from .study_result import EvaluationStudy, FitFigures
 
-__all__ = ["load_judged_log", "run_study"]
+__all__ = ["EvaluationStudy", "FitFigures", "load_judged_log", "run_study"]
 
 PARTS = ("completeness", "relevance", "coherence")
 
@@ -61,10 +66,6 @@ def _report(frame: pd.DataFrame, scores: np.ndarray) -> AgreementReport:
     lengths = frame["response"].str.len().to_numpy()
     groups = pd.factorize(frame["prompt_id"])[0]
     return agreement(groups, frame["quality"].to_numpy(), scores, lengths)
-
-
-def _figures(r: AgreementReport) -> dict[str, float]:
-    return {"agreement": r.agreement, "agreement_length_matched": r.agreement_length_matched}
 
 
 def _prime(
@@ -104,45 +105,41 @@ def run_study(
     cache_dir: Path | None = None,
     penalty: float = 1.0,
     progress: bool = True,
-) -> dict[str, Any]:
+) -> EvaluationStudy:
     """Agreement of the default (and, with ``fit``, the fitted) evaluator with DATA's labels."""
     data = _checked(data, "DATA")
     cached = embedder if isinstance(embedder, CachedEmbedder) else CachedEmbedder(embedder, 10**7)
     evaluator = Evaluator(embedder=cached, penalty=penalty)
-    result: dict[str, Any] = {
-        "rows": len(data),
-        "prompts": int(data["prompt_id"].nunique()),
-        "embedder": embedder_name,
-    }
     _prime(evaluator, data, cache_dir, embedder_name, progress)
     started = time.perf_counter()
     scores = _score(evaluator, data, progress)
-    result["ms_per_pair_batched"] = 1000 * (time.perf_counter() - started) / max(len(data), 1)
-    default = _report(data, scores[:, 3])
-    result["pairs"], result["pairs_length_matched"] = default.pairs, default.pairs_length_matched
-    result["default"] = _figures(default)
-    result["components"] = {p: _figures(_report(data, scores[:, k])) for k, p in enumerate(PARTS)}
+    ms_per_pair = 1000 * (time.perf_counter() - started) / max(len(data), 1)
     lengths = data["response"].str.len().to_numpy().astype(float)
-    result["length_baseline"] = _figures(_report(data, lengths))
-    chosen = result["default"]
-    if fit is not None:
-        fit = _checked(fit, "FIT")
-        overlap = fit["prompt"].isin(set(data["prompt"])) | fit["prompt_id"].isin(
-            set(data["prompt_id"])
-        )
-        fit = fit[~overlap]
-        if fit.empty:
-            raise InvalidInput("FIT has no prompts that DATA does not hold: nothing to fit on")
-        _prime(evaluator, fit, cache_dir, embedder_name, progress)
-        evaluator.fit(fit["prompt"].tolist(), fit["response"].tolist(), fit["quality"].tolist())
-        result["fit"] = {
-            "rows": len(fit),
-            "prompts": int(fit["prompt_id"].nunique()),
-            "rows_dropped_as_evaluated_prompts": int(overlap.sum()),
-            "penalty": penalty,
-        }
-        result["fitted"] = _figures(_report(data, _score(evaluator, data, progress)[:, 3]))
-        chosen = result["fitted"]
-    result["agreement"] = chosen["agreement"]
-    result["agreement_length_matched"] = chosen["agreement_length_matched"]
-    return result
+    study = EvaluationStudy(
+        rows=len(data),
+        prompts=int(data["prompt_id"].nunique()),
+        embedder=embedder_name,
+        ms_per_pair_batched=ms_per_pair,
+        default=_report(data, scores[:, 3]),
+        components={p: _report(data, scores[:, k]) for k, p in enumerate(PARTS)},
+        length_baseline=_report(data, lengths),
+    )
+    if fit is None:
+        return study
+    fit = _checked(fit, "FIT")
+    overlap = fit["prompt"].isin(set(data["prompt"])) | fit["prompt_id"].isin(
+        set(data["prompt_id"])
+    )
+    fit = fit[~overlap]
+    if fit.empty:
+        raise InvalidInput("FIT has no prompts that DATA does not hold: nothing to fit on")
+    _prime(evaluator, fit, cache_dir, embedder_name, progress)
+    evaluator.fit(fit["prompt"].tolist(), fit["response"].tolist(), fit["quality"].tolist())
+    figures = FitFigures(
+        rows=len(fit),
+        prompts=int(fit["prompt_id"].nunique()),
+        rows_dropped_as_evaluated_prompts=int(overlap.sum()),
+        penalty=penalty,
+    )
+    fitted = _report(data, _score(evaluator, data, progress)[:, 3])
+    return replace(study, fit=figures, fitted=fitted)

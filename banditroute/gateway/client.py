@@ -163,7 +163,7 @@ class Gateway:
             return _from_cache(hit, "exact")
         if self.semantic_cache is not None:
             vector = self.engine.embedder.embed_one(ready.prompt)
-            found = self.semantic_cache.get(vector, None)
+            found = self.semantic_cache.get(vector, None, text=ready.prompt)
             if found is not None:
                 return _from_cache(found.response, "semantic")
         return None
@@ -294,7 +294,7 @@ class Gateway:
             self.cache.put(ready.cache_key, entry)
         if self.semantic_cache is not None:
             vector = self.engine.embedder.embed_one(ready.prompt)
-            self.semantic_cache.put(vector, completion.model, entry)
+            self.semantic_cache.put(vector, completion.model, entry, text=ready.prompt)
 
     # -- sync ---------------------------------------------------------------------------------
     def complete(

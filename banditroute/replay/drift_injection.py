@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -24,10 +23,19 @@ from ..errors import InvalidInput
 from ..outcome_log import OutcomeLog
 from ..policies import LinearThompsonSampling, Policy
 from ..registry import ModelProfile
+from .drift_result import DriftDetection, DriftReport, TrafficShare
 from .metrics import regret_per_prompt
 from .routers import Stream, run_engine
 
-__all__ = ["DRIFT_VARIANTS", "DriftSpec", "drift_report", "inject"]
+__all__ = [
+    "DRIFT_VARIANTS",
+    "DriftDetection",
+    "DriftReport",
+    "DriftSpec",
+    "TrafficShare",
+    "drift_report",
+    "inject",
+]
 
 _SPEC = re.compile(
     r"^(?P<model>[^@]+)@(?P<start>\d+)(?:-(?P<end>\d+))?:(?P<signal>quality|latency|errors)"
@@ -129,28 +137,16 @@ def drift_report(
     spec: DriftSpec,
     seeds: int,
     cost_weight: float,
-) -> dict[str, Any]:
+) -> DriftReport:
     """Run every strategy on the drifted and on the unchanged stream; the JSON ``drift`` part."""
     log, n = stream.log, stream.log.n_prompts
     j = log.models.index(spec.model) if spec.model in log.models else -1
-    out: dict[str, Any] = {
-        "injected": {
-            "model": spec.model,
-            "start": spec.start,
-            "end": spec.end,
-            "signal": spec.signal,
-            "change": f"{spec.op}{spec.value}",
-        },
-        "cost_weight": cost_weight,
-        "detected": [],
-        "delay_decisions": [],
-        "false_resets": [],
-        "false_resets_stationary": [],
-        "post_change_regret": {},
-        "stationary_regret": {},
-        "recovered_share": [],
-        "restoration_detected_after": [],
-    }
+    detected: list[DriftDetection] = []
+    delay: list[int | None] = []
+    false_resets: list[int] = []
+    false_stationary: list[int] = []
+    shares: list[TrafficShare] = []
+    restored_after: list[int | None] = []
     regrets: dict[str, list[float]] = {v: [] for v in DRIFT_VARIANTS}
     still: dict[str, list[float]] = {v: [] for v in DRIFT_VARIANTS}
     for seed in range(seeds):
@@ -178,7 +174,7 @@ def drift_report(
                 if name != "detect_reset":
                     continue
                 if stationary:
-                    out["false_resets_stationary"].append(len(events))
+                    false_stationary.append(len(events))
                     continue
                 hits = [
                     e
@@ -187,10 +183,7 @@ def drift_report(
                     and e.step > spec.start
                     and e.signal in ("quality", "errors")
                 ]
-                out["detected"] += [
-                    {"seed": seed, "model": e.model, "signal": e.signal, "step": e.step}
-                    for e in events
-                ]
+                detected += [DriftDetection(seed, e.model, e.signal, e.step) for e in events]
                 rises = [
                     e
                     for e in events
@@ -202,24 +195,27 @@ def drift_report(
                 ]
                 if spec.end is not None:  # decisions after the restoration until it was seen
                     after = [e.step - spec.end for e in rises]
-                    out["restoration_detected_after"].append(after[0] if after else None)
-                out["false_resets"].append(len(events) - min(len(hits), 1) - len(rises))
+                    restored_after.append(after[0] if after else None)
+                false_resets.append(len(events) - min(len(hits), 1) - len(rises))
                 if hits:
                     routed = chosen[order[spec.start : hits[0].step]] == j
-                    out["delay_decisions"].append(int(routed.sum()))
+                    delay.append(int(routed.sum()))
                 else:
-                    out["delay_decisions"].append(None)
+                    delay.append(None)
                 if spec.end is not None:
                     before = np.mean(chosen[order[max(0, spec.start - 300) : spec.start]] == j)
                     tail = np.mean(chosen[order[max(spec.end, n - 300) :]] == j)
-                    out["recovered_share"].append(
-                        {
-                            "seed": seed,
-                            "share_before_change": float(before),
-                            "share_at_end": float(tail),
-                        }
-                    )
-    out["post_change_regret"] = {k: float(np.mean(v)) for k, v in regrets.items()}
-    out["stationary_regret"] = {k: float(np.mean(v)) for k, v in still.items()}
-    out["decisions_per_seed"] = n
-    return out
+                    shares.append(TrafficShare(seed, float(before), float(tail)))
+    return DriftReport(
+        injected=spec,
+        cost_weight=cost_weight,
+        detected=tuple(detected),
+        delay_decisions=tuple(delay),
+        false_resets=tuple(false_resets),
+        false_resets_stationary=tuple(false_stationary),
+        post_change_regret={k: float(np.mean(v)) for k, v in regrets.items()},
+        stationary_regret={k: float(np.mean(v)) for k, v in still.items()},
+        recovered_share=tuple(shares),
+        restoration_detected_after=tuple(restored_after),
+        decisions_per_seed=n,
+    )

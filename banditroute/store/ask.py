@@ -2,9 +2,10 @@
 
 Five intents are recognised by keywords (no LLM): the best model for a kind of prompt, models
 that degraded, spend (by model, optionally on a kind of prompt), a comparison of two models,
-and decisions on prompts like a given text. Parameters come from the text: a time range
-("today", "last month", "past 3 weeks", "since 2026-10-01"), model ids the log knows, and the
-kind of prompt, which is embedded and matched to decisions by vector search. User text never
+and decisions on prompts like a given text; each is one entry of `INTENTS` (the words that ask
+for it, the model ids it needs, its handler). Parameters come from the text (`.phrases`): a time
+range ("today", "last month", "past 3 weeks", "since 2026-10-01"), model ids the log knows, and
+the kind of prompt, which is embedded and matched to decisions by vector search. User text never
 enters a filter string: filters hold only numbers and model ids taken from the log itself.
 
 >>> from datetime import datetime, timezone
@@ -19,9 +20,9 @@ enters a filter string: filters hold only numbers and model ids taken from the l
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal, NamedTuple
 
 import pandas as pd
@@ -29,29 +30,14 @@ import pandas as pd
 from ..errors import invalid
 from ..features import Embedder
 from .decision_store import DecisionStore, quote
+from .phrases import named_models, time_range, topic
 from .search import filtered_decisions, nearest_decisions, search_prompts
 
-__all__ = ["Answer", "Question", "ask", "parse_question"]
+__all__ = ["INTENTS", "Answer", "Asked", "IntentSpec", "Question", "ask", "parse_question"]
 
 Intent = Literal["best_model", "degraded", "spend", "compare", "similar"]
 
 MAX_ROWS = 1_000_000  #: most rows aggregated by a question that names no kind of prompt
-
-_INTENTS: list[tuple[Intent, re.Pattern[str]]] = [
-    ("degraded", re.compile(r"\b(degrad\w*|drift\w*|got worse|regress\w*|deteriorat\w*)")),
-    ("spend", re.compile(r"\b(spen[dt]\w*|costs?|paid|pay|bill\w*|budget)\b")),
-    ("compare", re.compile(r"\b(compare[sd]?|comparison|versus|vs\.?|against|better than)\b")),
-    ("best_model", re.compile(r"\b(best|top|strongest|recommend\w*|which models?|what model)\b")),
-    ("similar", re.compile(r"\b(like|similar|about|decisions on)\b")),
-]
-_UNITS = {"hour": 1 / 24, "day": 1, "week": 7, "month": 30, "year": 365}
-_STOP = re.compile(
-    r"\b(which|what|who|how|is|are|was|were|the|a|an|did|do|does|we|our|model|models|best|top|"
-    r"decisions?|spend|spent|compare[sd]?|with|and|to|of|in|for|on|about|like|similar|show|me|"
-    r"vs\.?|versus|against|degraded|cost|costs|router|routed|prompts? like|total|by|per|all|"
-    r"overall|much|many)\b"
-)
-_DATE = r"(\d{4}-\d{2}-\d{2})"
 
 
 class Question(NamedTuple):
@@ -78,103 +64,42 @@ class Answer:
         return f"{self.summary}\n\n{body}\n\nevidence: {len(self.evidence_ids)} rows"
 
 
-def _month_start(day: datetime, back: int = 0) -> datetime:
-    month = day.month - 1 - back
-    return day.replace(
-        year=day.year + month // 12, month=month % 12 + 1, day=1, hour=0, minute=0, second=0,
-        microsecond=0,
-    )  # fmt: skip
+@dataclass(frozen=True)
+class Asked:
+    """What a handler answers from: the log, the parsed question, the embedder, the evidence."""
+
+    store: DecisionStore
+    question: Question
+    embedder: Embedder
+    evidence: int
 
 
-def _time_range(text: str, now: datetime) -> tuple[float | None, float | None, str]:
-    """(since, until, text without the time phrase)."""
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    monday = midnight - timedelta(days=midnight.weekday())
-    fixed = {
-        r"\btoday\b": (midnight, now),
-        r"\byesterday\b": (midnight - timedelta(days=1), midnight),
-        r"\bthis week\b": (monday, now),
-        r"\blast week\b": (monday - timedelta(days=7), monday),
-        r"\bthis month\b": (_month_start(now), now),
-        r"\blast month\b": (_month_start(now, 1), _month_start(now)),
-        r"\bthis year\b": (now.replace(month=1, day=1, hour=0, minute=0, second=0), now),
-    }
-    for pattern, (start, end) in fixed.items():
-        if re.search(pattern, text):
-            return start.timestamp(), end.timestamp(), re.sub(pattern, " ", text)
-    span = re.search(r"\b(?:last|past|previous)\s+(\d+)\s+(hour|day|week|month|year)s?\b", text)
-    if span:
-        days = int(span.group(1)) * _UNITS[span.group(2)]
-        return (
-            (now - timedelta(days=days)).timestamp(),
-            now.timestamp(),
-            text.replace(span.group(0), " "),
-        )
-    between = re.search(rf"\bbetween\s+{_DATE}\s+and\s+{_DATE}", text)
-    if between:
-        start, end = (datetime.fromisoformat(g).replace(tzinfo=UTC) for g in between.groups())
-        return (
-            start.timestamp(),
-            (end + timedelta(days=1)).timestamp(),
-            text.replace(between.group(0), " "),
-        )
-    since = re.search(rf"\bsince\s+{_DATE}", text)
-    if since:
-        start = datetime.fromisoformat(since.group(1)).replace(tzinfo=UTC)
-        return start.timestamp(), now.timestamp(), text.replace(since.group(0), " ")
-    return None, None, text
+@dataclass(frozen=True)
+class IntentSpec:
+    """How one intent is recognised and answered.
 
-
-def _models(text: str, known: Sequence[str]) -> tuple[tuple[str, ...], str]:
-    """Known model ids named in the text, in order of mention.
-
-    A mention is a whole id, the part after a provider prefix ("llama-2-70b-chat"), or a
-    versioned prefix of an id ("gpt-3.5" for "gpt-3.5-turbo-1106"); a plain word such as
-    "math" never stands for "math-s".
+    Parameters
+    ----------
+    keywords : re.Pattern or None
+        Words that ask for it (searched in the question without its time phrase and model
+        ids); None: chosen only as a fallback.
+    handler : callable
+        ``handler(asked) -> Answer``.
+    min_models : int
+        Model ids the question must name for the intent to apply.
+    fallback : bool
+        Chosen, in table order, when no entry's keywords matched.
     """
-    found: list[tuple[int, str]] = []
-    rest = text
-    tokens = set(re.findall(r"[a-z0-9][a-z0-9._/:-]*[a-z0-9]", text))
-    for token in sorted(tokens, key=len, reverse=True):
-        exact = [m for m in known if token in (m.lower(), m.lower().rsplit("/", 1)[-1])]
-        versioned = bool(re.search(r"[-.:/]|\d", token)) and any(ch.isalpha() for ch in token)
-        prefixed = sorted(
-            (m for m in known if versioned and re.match(re.escape(token) + r"[-_./:]", m.lower())),
-            key=len,
-        )
-        match = exact or prefixed
-        if match:
-            if match[0] not in (m for _, m in found):
-                found.append((text.find(token), match[0]))
-            rest = rest.replace(token, " ")
-    return tuple(m for _, m in sorted(found)), rest
 
+    keywords: re.Pattern[str] | None
+    handler: Callable[[Asked], Answer]
+    min_models: int = 0
+    fallback: bool = False
 
-def _topic(text: str) -> str | None:
-    """The kind of prompt asked about: the words after the last 'for/on/about/like'."""
-    preferred = re.search(r"\b(?:like|similar to)\s+(.+)$", text)
-    match = preferred or re.search(r".*\b(?:for|on|about|in)\s+(.+)$", text)
-    phrase = match.group(1) if match else text
-    words = _STOP.sub(" ", re.sub(r"[?!.,;\"']", " ", phrase)).split()
-    return " ".join(words) or None
-
-
-def parse_question(text: str, known_models: Sequence[str], now: datetime | None = None) -> Question:
-    """Recognise the intent and extract its parameters."""
-    if not isinstance(text, str) or not text.strip():
-        raise invalid("question", text, "a non-blank question")
-    now = now or datetime.now(UTC)
-    lowered = " ".join(text.lower().split())[:500]
-    since, until, rest = _time_range(lowered, now)
-    models, rest = _models(rest, known_models)
-    intent: Intent = "similar"
-    for name, pattern in _INTENTS:
-        if pattern.search(rest) and (name != "compare" or len(models) >= 2):
-            intent = name
-            break
-    if intent == "similar" and len(models) >= 2:
-        intent = "compare"
-    return Question(intent, _topic(rest), models, since, until)
+    def asked_by(self, text: str, models: Sequence[str]) -> bool:
+        """True when the text holds its keywords and names enough models."""
+        found = self.keywords is not None and self.keywords.search(text) is not None
+        return found and len(models) >= self.min_models
 
 
 def _where(q: Question, models: Sequence[str] = (), outcome: bool = True) -> str | None:
@@ -227,86 +152,95 @@ def _span(q: Question) -> str:
     return f"from {start} to {end} UTC"
 
 
-def ask(
-    store: DecisionStore,
-    question: str,
-    embedder: Embedder,
-    *,
-    now: datetime | None = None,
-    evidence: int = 300,
-) -> Answer:
-    """Answer a question from the decision log (see the module docstring for what is understood).
-
-    ``evidence`` is how many decisions nearest to the asked-about kind of prompt are used.
-    """
-    store.flush()
-    q = parse_question(question, store.models(), now)
-    topic_vector = None if q.topic is None else embedder.embed([q.topic])[0]
-    on = f" on '{q.topic}'" if q.topic else ""
-
-    if q.intent == "degraded":
-        return _degraded(store, q)
-    if q.intent == "similar":
-        if q.topic is None:
-            return Answer(q, "Say what the prompts are like.", pd.DataFrame(), ())
-        rows = search_prompts(
-            store,
-            q.topic,
-            embedder,
-            "hybrid" if _has_fts(store) else "vector",
-            20,
-            _where(q, outcome=False),
-        )
-        return Answer(
-            q, f"{len(rows)} decisions on prompts like '{q.topic}' {_span(q)}.", rows,
-            tuple(rows["id"]),
-        )  # fmt: skip
-    if q.intent == "compare" and len(q.models) < 2:
-        known = ", ".join(store.models()) or "none yet"
-        return Answer(q, f"Name two models to compare (known: {known}).", pd.DataFrame(), ())
-
-    models = q.models if q.intent == "compare" else ()
-    where = _where(q, models)
-    if topic_vector is not None:
-        rows = nearest_decisions(store, topic_vector, evidence, where)
-    else:
-        rows = filtered_decisions(store, where, limit=MAX_ROWS)  # no kind of prompt: all rows
-    table = _per_model(rows)
-    ids = tuple(rows["id"])
-    if table.empty:
-        return Answer(q, f"No decisions with outcomes{on} {_span(q)}.", table, ids)
-    if q.intent == "spend":
-        spend = rows.groupby("model")["cost_usd"].agg(["size", "sum"]).reset_index()
-        spend.columns = ["model", "n", "spend_usd"]
-        spend = spend.sort_values("spend_usd", ascending=False)
-        scope = f"the {len(rows)} decisions nearest to '{q.topic}'" if q.topic else "all decisions"
-        total = float(spend["spend_usd"].sum())
-        return Answer(q, f"Spend on {scope} {_span(q)}: ${total:.4f}.", spend, ids)
-    top = table.iloc[0]
-    if q.intent == "compare":
-        a, b = (table[table["model"] == m] for m in q.models[:2])
-        parts = [
-            f"{m}: quality {t['quality'].iloc[0]:.3f} over {int(t['n'].iloc[0])} decisions"
-            if len(t)
-            else f"{m}: no decisions"
-            for m, t in zip(q.models[:2], (a, b), strict=True)
-        ]
-        return Answer(q, f"{'; '.join(parts)}{on} {_span(q)}.", table, ids)
-    return Answer(
-        q,
-        f"Best{on}: {top['model']} (quality {top['quality']:.3f}, lower 90% bound "
-        f"{top['quality_lower_90']:.3f}, over {int(top['n'])} of the {len(rows)} nearest "
-        f"decisions) {_span(q)}.",
-        table,
-        ids,
-    )
+def _on(q: Question) -> str:
+    return f" on '{q.topic}'" if q.topic else ""
 
 
 def _has_fts(store: DecisionStore) -> bool:
     return any(i.index_type == "FTS" for i in store.table("decisions").list_indices())
 
 
-def _degraded(store: DecisionStore, q: Question) -> Answer:
+def _outcomes(a: Asked, models: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Decisions with outcomes the question is about, and their figures per model."""
+    q, where = a.question, _where(a.question, models)
+    if q.topic is not None:
+        vector = a.embedder.embed([q.topic])[0]
+        rows = nearest_decisions(a.store, vector, a.evidence, where)
+    else:
+        rows = filtered_decisions(a.store, where, limit=MAX_ROWS)  # no kind of prompt: all rows
+    return rows, _per_model(rows)
+
+
+def _no_outcomes(q: Question, table: pd.DataFrame, rows: pd.DataFrame) -> Answer:
+    return Answer(q, f"No decisions with outcomes{_on(q)} {_span(q)}.", table, tuple(rows["id"]))
+
+
+def _best_model(a: Asked) -> Answer:
+    q = a.question
+    rows, table = _outcomes(a)
+    if table.empty:
+        return _no_outcomes(q, table, rows)
+    top = table.iloc[0]
+    return Answer(
+        q,
+        f"Best{_on(q)}: {top['model']} (quality {top['quality']:.3f}, lower 90% bound "
+        f"{top['quality_lower_90']:.3f}, over {int(top['n'])} of the {len(rows)} nearest "
+        f"decisions) {_span(q)}.",
+        table,
+        tuple(rows["id"]),
+    )
+
+
+def _spend(a: Asked) -> Answer:
+    q = a.question
+    rows, table = _outcomes(a)
+    if table.empty:
+        return _no_outcomes(q, table, rows)
+    spend = rows.groupby("model")["cost_usd"].agg(["size", "sum"]).reset_index()
+    spend.columns = ["model", "n", "spend_usd"]
+    spend = spend.sort_values("spend_usd", ascending=False)
+    scope = f"the {len(rows)} decisions nearest to '{q.topic}'" if q.topic else "all decisions"
+    total = float(spend["spend_usd"].sum())
+    return Answer(q, f"Spend on {scope} {_span(q)}: ${total:.4f}.", spend, tuple(rows["id"]))
+
+
+def _compare(a: Asked) -> Answer:
+    q = a.question
+    if len(q.models) < 2:
+        known = ", ".join(a.store.models()) or "none yet"
+        return Answer(q, f"Name two models to compare (known: {known}).", pd.DataFrame(), ())
+    rows, table = _outcomes(a, q.models)
+    if table.empty:
+        return _no_outcomes(q, table, rows)
+    parts = [
+        f"{m}: quality {t['quality'].iloc[0]:.3f} over {int(t['n'].iloc[0])} decisions"
+        if len(t)
+        else f"{m}: no decisions"
+        for m, t in ((m, table[table["model"] == m]) for m in q.models[:2])
+    ]
+    return Answer(q, f"{'; '.join(parts)}{_on(q)} {_span(q)}.", table, tuple(rows["id"]))
+
+
+def _similar(a: Asked) -> Answer:
+    q = a.question
+    if q.topic is None:
+        return Answer(q, "Say what the prompts are like.", pd.DataFrame(), ())
+    rows = search_prompts(
+        a.store,
+        q.topic,
+        a.embedder,
+        "hybrid" if _has_fts(a.store) else "vector",
+        20,
+        _where(q, outcome=False),
+    )
+    return Answer(
+        q, f"{len(rows)} decisions on prompts like '{q.topic}' {_span(q)}.", rows,
+        tuple(rows["id"]),
+    )  # fmt: skip
+
+
+def _degraded(a: Asked) -> Answer:
+    store, q = a.store, a.question
     if not store.has_table("drift"):
         return Answer(q, f"No drift events recorded {_span(q)}.", pd.DataFrame(), ())
     where = _where(q, q.models, outcome=False)
@@ -323,3 +257,53 @@ def _degraded(store: DecisionStore, q: Question) -> Answer:
     )
     table = events[["when", "model", "signal", "mean_before", "mean_after", "step", "id"]]
     return Answer(q, f"Degraded {_span(q)}: {names}.", table, tuple(events["id"]))
+
+
+#: Every intent, in order of precedence: the first whose keywords the question holds (and
+#: that has the model ids it needs) is asked; when none is, the first fallback that applies.
+INTENTS: dict[Intent, IntentSpec] = {
+    "degraded": IntentSpec(
+        re.compile(r"\b(degrad\w*|drift\w*|got worse|regress\w*|deteriorat\w*)"), _degraded
+    ),
+    "spend": IntentSpec(re.compile(r"\b(spen[dt]\w*|costs?|paid|pay|bill\w*|budget)\b"), _spend),
+    "compare": IntentSpec(
+        re.compile(r"\b(compare[sd]?|comparison|versus|vs\.?|against|better than)\b"),
+        _compare,
+        min_models=2,
+        fallback=True,  # two model ids named and no other intent: compare them
+    ),
+    "best_model": IntentSpec(
+        re.compile(r"\b(best|top|strongest|recommend\w*|which models?|what model)\b"), _best_model
+    ),
+    "similar": IntentSpec(None, _similar, fallback=True),  # prompts like the question's topic
+}
+
+
+def parse_question(text: str, known_models: Sequence[str], now: datetime | None = None) -> Question:
+    """Recognise the intent (see `INTENTS`) and extract its parameters."""
+    if not isinstance(text, str) or not text.strip():
+        raise invalid("question", text, "a non-blank question")
+    now = now or datetime.now(UTC)
+    lowered = " ".join(text.lower().split())[:500]
+    since, until, rest = time_range(lowered, now)
+    models, rest = named_models(rest, known_models)
+    asked = [name for name, spec in INTENTS.items() if spec.asked_by(rest, models)]
+    fallbacks = [n for n, s in INTENTS.items() if s.fallback and len(models) >= s.min_models]
+    return Question((asked or fallbacks)[0], topic(rest), models, since, until)
+
+
+def ask(
+    store: DecisionStore,
+    question: str,
+    embedder: Embedder,
+    *,
+    now: datetime | None = None,
+    evidence: int = 300,
+) -> Answer:
+    """Answer a question from the decision log (see the module docstring for what is understood).
+
+    ``evidence`` is how many decisions nearest to the asked-about kind of prompt are used.
+    """
+    store.flush()
+    q = parse_question(question, store.models(), now)
+    return INTENTS[q.intent].handler(Asked(store, q, embedder, evidence))
