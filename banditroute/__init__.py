@@ -14,9 +14,11 @@ from .engine import Engine
 from .errors import (
     BanditRouteError,
     InvalidInput,
+    JudgeError,
     NoFeasibleModel,
     RegistryError,
     StateFileError,
+    StoreError,
     UnknownDecision,
     UnknownModel,
 )
@@ -52,6 +54,7 @@ __all__ = [
     "FixedModel",
     "HashingEmbedder",
     "InvalidInput",
+    "JudgeError",
     "LinUCB",
     "LinearThompsonSampling",
     "MiniLMEmbedder",
@@ -63,6 +66,7 @@ __all__ = [
     "Registry",
     "RegistryError",
     "StateFileError",
+    "StoreError",
     "Tradeoff",
     "UnknownDecision",
     "UnknownModel",

@@ -1,8 +1,14 @@
 """The ``banditroute`` command.
 
->>> from banditroute.cli import build_parser
+Whatever a user can fix (a bad flag value, a missing, empty or unreadable file, a column that
+is not numeric, a decision log that does not exist, an unwritable output path) ends with one
+line on stderr, ``banditroute: error: ...``, and exit status 2; never a traceback.
+
+>>> from banditroute.cli import build_parser, main
 >>> build_parser().parse_args(["demo", "--prompts", "100"]).prompts
 100
+>>> main(["replay", "--seeds", "0"])
+2
 """
 
 from __future__ import annotations
@@ -14,12 +20,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import BanditRouteError
+from .cli_checks import Parser, UsageError, fail, output_path, real, whole
+from .errors import BanditRouteError, InvalidInput
 
 if TYPE_CHECKING:
     from .features import Embedder
 
 __all__ = ["build_parser", "main"]
+
+MAX_PROMPTS = 1_000_000  #: longest synthetic stream the demo and replay accept
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -56,11 +65,20 @@ def _embedder(name: str) -> tuple[Embedder, str]:
 
 def _replay(args: argparse.Namespace) -> int:
     from .registry import Registry, example_registry_path
+    from .replay.drift_injection import DriftSpec, drift_report
     from .replay.loaders import load_logs
     from .replay.report import plot_frontiers, summarize
     from .replay.runner import ReplaySettings, prepare, replay
     from .synthetic import make_workload
 
+    settings = ReplaySettings(  # checked before any data is read
+        lambdas=tuple(args.lambdas) if args.lambdas else ReplaySettings().lambdas,
+        seeds=args.seeds,
+        policies=tuple(args.policies) if args.policies else ReplaySettings().policies,
+    )
+    spec = DriftSpec.parse(args.drift) if args.drift else None
+    output_path(args.json, "--json")
+    output_path(args.plot, "--plot")
     registry = Registry.load(args.registry or example_registry_path())
     dropped = 0
     if args.data:
@@ -70,6 +88,11 @@ def _replay(args: argparse.Namespace) -> int:
         log, models = make_workload(n_prompts=args.synthetic_prompts, seed=0)
         print(f"no DATA given: replaying the synthetic workload ({log.n_prompts} prompts)")
     embedder, name = _embedder(args.embedder)
+    store = None
+    if args.store is not None:
+        from .store import DecisionStore
+
+        store = DecisionStore(args.store, embedder.dim, embedder=name, background=False)
     progress = not args.quiet
     test = prepare(log, embedder, name, args.cache_dir, progress)
     warm = None
@@ -77,26 +100,13 @@ def _replay(args: argparse.Namespace) -> int:
         warm_loaded = load_logs(args.warm_start, registry)
         dropped += warm_loaded.dropped_missing_quality
         warm = prepare(warm_loaded.log, embedder, name, args.cache_dir, progress)
-    settings = ReplaySettings(
-        lambdas=tuple(args.lambdas) if args.lambdas else ReplaySettings().lambdas,
-        seeds=args.seeds,
-        policies=tuple(args.policies) if args.policies else ReplaySettings().policies,
-    )
-    store = None
-    if args.store is not None:
-        from .store import DecisionStore
-
-        store = DecisionStore(args.store, embedder.dim, embedder=name, background=False)
     result = replay(test, models, settings, warm=warm, progress=progress, store=store)
     if store is not None:
         store.close()
         print(f"logged the first run of {settings.policies[0]} into {args.store}")
     summary = summarize(result, dropped_missing_quality=dropped)
     drift = None
-    if args.drift:
-        from .replay.drift_injection import DriftSpec, drift_report
-
-        spec = DriftSpec.parse(args.drift)
+    if spec is not None:
         weight = settings.lambdas[0] / result.cost_scale
         by_id = {m.id: m for m in models}
         drift = drift_report(test, [by_id[m] for m in log.models], spec, settings.seeds, weight)
@@ -120,10 +130,13 @@ def _replay(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from .evaluation.study import load_judged_log, run_study
 
+    output_path(args.json, "--json")
+    data = load_judged_log(args.data)
+    fit = None if args.fit is None else load_judged_log(args.fit)
     embedder, name = _embedder(args.embedder)
     study = run_study(
-        load_judged_log(args.data),
-        None if args.fit is None else load_judged_log(args.fit),
+        data,
+        fit,
         embedder=embedder,
         embedder_name=name,
         cache_dir=args.cache_dir,
@@ -142,27 +155,38 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _ask(args: argparse.Namespace) -> int:
+    from .embedders import same_embedder
     from .store import DecisionStore, ask
 
     embedder, name = _embedder(args.embedder)
-    store = DecisionStore(args.store, embedder.dim, embedder=name, background=False)
+    store = DecisionStore(args.store, embedder.dim, embedder=name, read_only=True)
+    if store.embedder is not None and not same_embedder(store.embedder, name):
+        raise InvalidInput(
+            f"the decision log at {store.path} was built with embedder {store.embedder!r}; "
+            f"this command embeds with {name!r}: pass the matching --embedder"
+        )
     print(ask(store, args.question, embedder, evidence=args.evidence))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="banditroute", description="Route each prompt to the LLM that is best for it."
     )
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser(
         "demo", help="route a seeded synthetic workload and show what was learned"
     )
-    demo.add_argument("--prompts", type=int, default=3000, help="stream length (default 3000)")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument(
+        "--prompts", type=whole(0, MAX_PROMPTS), default=3000, help="stream length (default 3000)"
+    )
+    demo.add_argument("--seed", type=whole(0, 2**32 - 1), default=0)
     demo.add_argument("--embedder", choices=["minilm", "hashing"], default="minilm")
     demo.add_argument(
-        "--cost-weight", type=float, default=10.0, help="λ: quality points per USD (default 10)"
+        "--cost-weight",
+        type=real(0, 1e9),
+        default=10.0,
+        help="λ: quality points per USD (default 10)",
     )
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(run=_demo)
@@ -191,11 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument(
         "--lambdas",
         nargs="+",
-        type=float,
+        type=real(0, 1e12),
         metavar="L",
         help="willingness-to-pay grid (reward = quality − λ·cost/cost_scale)",
     )
-    rp.add_argument("--seeds", type=int, default=3)
+    rp.add_argument("--seeds", type=whole(1, 1000), default=3)
     rp.add_argument("--registry", type=Path, help="models and prices (default: RouterBench's 11)")
     rp.add_argument("--embedder", choices=["minilm", "hashing"], default="minilm")
     rp.add_argument(
@@ -204,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path(".banditroute-cache"),
         help="where prompt embeddings are kept between runs",
     )
-    rp.add_argument("--synthetic-prompts", type=int, default=2000)
+    rp.add_argument("--synthetic-prompts", type=whole(1, MAX_PROMPTS), default=2000)
     rp.add_argument(
         "--drift",
         metavar="SPEC",
@@ -225,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--fit", type=Path, help="labelled log to fit on (its rows on DATA's prompts are dropped)"
     )
-    ev.add_argument("--penalty", type=float, default=1.0, help="ridge penalty of the fit")
+    ev.add_argument("--penalty", type=real(0, 1e12), default=1.0, help="ridge penalty of the fit")
     ev.add_argument("--embedder", choices=["minilm", "hashing"], default="minilm")
     ev.add_argument("--cache-dir", type=Path, default=Path(".banditroute-cache"))
     ev.add_argument("--json", type=Path, help="write the figures here")
@@ -242,13 +266,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; library errors become a one-line message and exit status 2."""
-    args = build_parser().parse_args(argv)
+    """Entry point; whatever a user can fix becomes a one-line message and exit status 2
+    (argparse's own refusals included); Ctrl-C exits with 130."""
     try:
+        args = build_parser().parse_args(argv)
         return int(args.run(args))
+    except UsageError as exc:
+        return fail(str(exc), prefix=False)
     except BanditRouteError as exc:
-        print(f"banditroute: error: {exc}", file=sys.stderr)
-        return 2
+        return fail(str(exc))
+    except OSError as exc:  # a path that cannot be read or written
+        where = f"{exc.filename}: " if exc.filename else ""
+        return fail(f"{where}{exc.strerror or exc}")
+    except ModuleNotFoundError as exc:
+        return fail(f"a package this command needs is not installed ({exc})")
+    except KeyboardInterrupt:
+        print("banditroute: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

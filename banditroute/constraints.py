@@ -13,15 +13,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Collection, Mapping, Sequence
 from typing import NamedTuple
 
 from pydantic import Field, field_validator
 
 from ._validation import StrictModel
 from .registry import ModelProfile
+from .text import redact_secrets
 
-__all__ = ["ArmEstimate", "Constraints", "split_feasible"]
+__all__ = [
+    "MAX_OUTPUT_TOKENS",
+    "ArmEstimate",
+    "Constraints",
+    "UnknownModelWarning",
+    "split_feasible",
+    "warn_unknown_models",
+]
+
+MAX_OUTPUT_TOKENS = 1_000_000_000  #: the largest ``expected_output_tokens`` accepted
 
 
 class Constraints(StrictModel):
@@ -45,6 +56,11 @@ class Constraints(StrictModel):
         Use exactly this model (it must still satisfy the other constraints).
     expected_output_tokens : int, optional
         Overrides the engine's learned estimate of the answer length for cost estimates.
+
+    Numbers must be numbers (``"0.1"`` and ``True`` are refused, see `StrictModel`). Model ids
+    unknown to the engine's registry in ``deny_models`` or ``allow_models`` are reported with a
+    `UnknownModelWarning` (a shared list may name models of other registries; a typo shows);
+    an unknown ``force_model`` is an error (`UnknownModel`).
     """
 
     max_cost_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
@@ -57,7 +73,7 @@ class Constraints(StrictModel):
     deny_providers: frozenset[str] = frozenset()
     include_deprecated: bool = False
     force_model: str | None = None
-    expected_output_tokens: int | None = Field(default=None, ge=0)
+    expected_output_tokens: int | None = Field(default=None, ge=0, le=MAX_OUTPUT_TOKENS)
 
     @field_validator(
         "capabilities",
@@ -72,6 +88,32 @@ class Constraints(StrictModel):
         if isinstance(value, str):
             raise ValueError("must be a set of names, not one string")
         return value
+
+
+class UnknownModelWarning(UserWarning):
+    """Constraints name model ids that the registry does not hold."""
+
+
+def warn_unknown_models(constraints: Constraints, known: Collection[str]) -> None:
+    """Warn (`UnknownModelWarning`) when ``deny_models`` or ``allow_models`` name ids that are
+    not in ``known``; repeated warnings from one place are shown once (`warnings` filters).
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_unknown_models(Constraints(deny_models={"gpt-5", "a"}), ["a", "b"])
+    >>> str(caught[0].message)
+    "deny_models names model ids not in the registry: ['gpt-5'] (known: a, b)"
+    """
+    lists = (("deny_models", constraints.deny_models), ("allow_models", constraints.allow_models))
+    for name, ids in lists:
+        unknown = sorted(i for i in ids or () if i not in known)
+        if unknown:
+            message = (
+                f"{name} names model ids not in the registry: {unknown[:10]}"
+                f"{' ...' if len(unknown) > 10 else ''} (known: {', '.join(known)})"
+            )
+            warnings.warn(redact_secrets(message), UnknownModelWarning, stacklevel=4)
 
 
 class ArmEstimate(NamedTuple):

@@ -20,16 +20,18 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .errors import invalid
+from .errors import check_number, check_seed, invalid
 from .params import Configurable
 from .probation import Probation
 
 __all__ = ["DriftEvent", "DriftMonitor", "Reaction", "Signal"]
 
 Signal = Literal["quality", "latency", "errors"]
+_SIGNALS = ("quality", "latency", "errors")
 DetectorName = Literal["adwin", "page_hinkley", "kswin"]
 
 
@@ -52,6 +54,13 @@ class Reaction:
     model: str
     action: Literal["reset", "soften", "set_latency"]
     value: float = 0.0  #: the shrink factor (soften) or the new latency in ms (set_latency)
+
+
+_MAX_COUNT = 10**9  # observations, probes: beyond this a setting is a mistake (and overflows)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class _Track:
@@ -122,23 +131,28 @@ class DriftMonitor(Configurable):
         probation: int = 1000,
         seed: int | None = None,
     ) -> None:
-        if detector not in ("adwin", "page_hinkley", "kswin"):
+        if not isinstance(detector, str) or detector not in ("adwin", "page_hinkley", "kswin"):
             raise invalid("detector", detector, "'adwin', 'page_hinkley' or 'kswin'")
-        if not 0 < delta < 1:
+        if not 0 < check_number("delta", delta, 0, 1, above=True) < 1:
             raise invalid("delta", delta, "in (0, 1)")
-        unknown = set(signals) - {"quality", "latency", "errors"}
-        if unknown:
-            raise invalid("signals", sorted(unknown), "among 'quality', 'latency', 'errors'")
-        if min_observations < 0:
-            raise invalid("min_observations", min_observations, ">= 0")
-        if response not in ("reset", "shrink"):
+        if isinstance(signals, str) or not isinstance(signals, Iterable):
+            raise invalid("signals", signals, "a tuple of signal names")
+        signals = tuple(signals)
+        if not all(isinstance(s, str) and s in _SIGNALS for s in signals):
+            raise invalid("signals", list(signals), "among 'quality', 'latency', 'errors'")
+        if not _is_int(min_observations) or not 0 <= min_observations <= _MAX_COUNT:
+            raise invalid("min_observations", min_observations, f"an int in [0, {_MAX_COUNT}]")
+        if not isinstance(quality_drops_only, bool):
+            raise invalid("quality_drops_only", quality_drops_only, "True or False")
+        if not isinstance(response, str) or response not in ("reset", "shrink"):
             raise invalid("response", response, "'reset' or 'shrink'")
-        if not 0 < shrink_factor < 1:
+        if not 0 < check_number("shrink_factor", shrink_factor, 0, 1, above=True) < 1:
             raise invalid("shrink_factor", shrink_factor, "in (0, 1)")
-        if not isinstance(probe_every, int) or probe_every < 0:
-            raise invalid("probe_every", probe_every, "an int >= 0 (0: no probation)")
-        if not isinstance(probation, int) or probation < 1:
-            raise invalid("probation", probation, "an int >= 1")
+        if not _is_int(probe_every) or not 0 <= probe_every <= _MAX_COUNT:
+            raise invalid("probe_every", probe_every, f"an int in [0, {_MAX_COUNT}] (0: none)")
+        if not _is_int(probation) or not 1 <= probation <= _MAX_COUNT:
+            raise invalid("probation", probation, f"an int in [1, {_MAX_COUNT}]")
+        seed = check_seed(seed)
         self.probe_every = probe_every
         self.probation = probation
         self._probation: dict[str, Probation] = {}

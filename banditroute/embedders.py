@@ -27,6 +27,7 @@ import numpy as np
 
 from ._compat import drop_shadowing_datasets_module
 from .errors import InvalidInput, invalid
+from .text import clean_text
 
 __all__ = [
     "MINILM_NAME",
@@ -107,7 +108,7 @@ class HashingEmbedder:
             self._vectorizer = HashingVectorizer(
                 n_features=self._dim, ngram_range=(1, 2), alternate_sign=True, norm="l2"
             )
-        matrix = self._vectorizer.transform([clip_prompt(t) for t in texts])
+        matrix = self._vectorizer.transform([clip_prompt(clean_text(t, "text")) for t in texts])
         return np.asarray(matrix.toarray(), dtype=np.float32)
 
 
@@ -161,7 +162,7 @@ class MiniLMEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         model = self._load()
         vectors = model.encode(
-            [clip_prompt(t) for t in texts],
+            [clip_prompt(clean_text(t, "text")) for t in texts],
             batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,

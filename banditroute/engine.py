@@ -231,7 +231,7 @@ class Engine:
     def save(self, path: str | Path) -> Path:
         """Save everything learned into the folder ``path`` (atomic; returns the file written)."""
         with self._lock:
-            return engine_state.save(self, Path(path))
+            return engine_state.save(self, engine_state.state_folder(path))
 
     @classmethod
     def load(
@@ -243,7 +243,7 @@ class Engine:
     ) -> Engine:
         """Load what `save` wrote. A custom embedder must be passed again as ``embedder``; the
         decision log is not part of the state: pass ``store`` to keep logging."""
-        engine = engine_state.load(cls, Path(path), embedder)
+        engine = engine_state.load(cls, engine_state.state_folder(path), embedder)
         if store is not None:
             engine.attach_store(store, "engine loaded")
         return engine

@@ -24,6 +24,7 @@ from .registry import Registry
 if TYPE_CHECKING:
     from .embedders import Embedder
     from .store.ask import Answer
+    from .store.call_record import CallRecord
     from .store.decision_store import DecisionStore
 
 __all__ = ["LogLink", "open_store"]
@@ -79,6 +80,11 @@ class LogLink:
         first = total_events - len(events) + 1
         for n, event in enumerate(events, start=first):
             self.store.record_drift(event, f"drift-{n}-{secrets.token_hex(4)}")
+
+    def call(self, record: CallRecord) -> None:
+        """Record a finished gateway call (the ``calls`` table)."""
+        if self.store is not None:
+            self.store.record_call(record)
 
     def ask(self, question: str, embedder: Embedder, evidence: int) -> Answer:
         if self.store is None:

@@ -2,8 +2,11 @@
 
 Every stateful part follows one convention: ``get_params()`` (its constructor arguments, see
 `banditroute.params.Configurable`) plus its learned arrays under a prefix; `banditroute.state`
-writes them atomically as one ``.npz`` with a JSON header, and validates what it reads. Files
-written by earlier versions load (their embedder is recorded by kind rather than by name).
+writes them atomically as one ``.npz`` with a JSON header. A state file is untrusted input:
+every field is checked on load (type, finiteness, range, and sizes against what the registry,
+the embedder and the saved configuration imply) and the first bad one is named in a
+`StateFileError`; the part-by-part checks live in `banditroute.state_parts`. Files written by
+earlier versions load (their embedder is recorded by kind rather than by name).
 
 >>> import tempfile
 >>> from banditroute import Engine, ModelProfile, HashingEmbedder
@@ -17,22 +20,29 @@ written by earlier versions load (their embedder is recorded by kind rather than
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .drift import DriftEvent, DriftMonitor
-from .embedders import Embedder, embedder_name, make_embedder
-from .errors import InvalidInput, StateFileError
+from .embedders import Embedder, embedder_name
+from .errors import InvalidInput, StateFileError, invalid
 from .estimates import CallEstimator
-from .evaluation.evaluator import Evaluator
-from .features import ContextBuilder
-from .pending import PendingDecision
-from .policies import POLICIES, PolicyState
-from .registry import Registry, RegistryChange
 from .reward import Tradeoff
 from .state import read_state, write_state
+from .state_parts import (
+    check_dim,
+    load_context,
+    load_drift,
+    load_drift_events,
+    load_embedder,
+    load_evaluator,
+    load_pending,
+    load_policy,
+    load_registry,
+)
+from .untrusted import as_int, as_table, state_field
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -40,12 +50,48 @@ if TYPE_CHECKING:
 __all__ = ["STATE_FILE", "load", "save"]
 
 STATE_FILE = "engine.npz"
-_LEGACY_KINDS = {"minilm": "minilm-clip200-500"}
+_REQUIRED = (
+    "registry",
+    "registry_history",
+    "policy",
+    "policy_arms",
+    "rng_state",
+    "estimator",
+    "embedder",
+    "context",
+    "tradeoff",
+    "max_pending",
+    "feedback_count",
+    "drift",
+    "drift_events",
+    "pending",
+)
+
+
+def state_folder(path: object) -> Path:
+    """``path`` as the folder of a saved engine, or `InvalidInput` for anything not a path.
+
+    >>> state_folder("models/engine").name
+    'engine'
+    >>> state_folder(3)
+    Traceback (most recent call last):
+    ...
+    banditroute.errors.InvalidInput: path == 3, must be a folder path (str or os.PathLike)
+    """
+    if isinstance(path, Path):
+        return path
+    if isinstance(path, str) and path and "\x00" not in path:
+        return Path(path)
+    if isinstance(path, os.PathLike):
+        return Path(os.fspath(path))
+    raise invalid("path", path, "a folder path (str or os.PathLike)")
 
 
 def save(engine: Engine, folder: Path) -> Path:
     """Write ``engine`` into ``folder`` (the caller holds its lock); return the file."""
     learner = engine.learner
+    if len(learner.registry) == 0:  # emptied behind the engine's back: it could not be loaded
+        raise InvalidInput("an engine without models cannot be saved: add a model first")
     state = learner.policy.get_state()
     pending = engine._pending.snapshot()
     header = {
@@ -78,34 +124,22 @@ def save(engine: Engine, folder: Path) -> Path:
         ),
     }
     target = folder / STATE_FILE
-    write_state(target, header, arrays)
+    try:
+        write_state(target, header, arrays)
+    except OSError as exc:  # full disk, read-only folder, ...: the previous state is intact
+        raise StateFileError(f"cannot write the engine state {str(target)!r}: {exc}") from exc
     return target
 
 
 def load(cls: type[Engine], folder: Path, embedder: Embedder | None) -> Engine:
-    """Rebuild an engine from what `save` wrote; `StateFileError` when it is inconsistent."""
+    """Rebuild an engine from what `save` wrote; `StateFileError` names the first bad field."""
     header, arrays = read_state(folder / STATE_FILE)
     try:
-        return _from_state(cls, header, arrays, embedder)
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        if isinstance(exc, StateFileError):
-            raise
+        return _from_state(cls, as_table("header", header, _REQUIRED), arrays, embedder)
+    except StateFileError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:  # a safety net
         raise StateFileError(f"saved engine state is inconsistent: {exc!r}") from None
-
-
-def _embedder(spec: dict[str, Any], given: Embedder | None) -> Embedder:
-    if given is not None:
-        return given
-    name = spec.get("name")
-    if name is None:  # written before embedders had names
-        kind = spec["kind"]
-        name = f"hashing{int(spec['dim'])}" if kind == "hashing" else _LEGACY_KINDS.get(kind)
-    if name is None or str(name).startswith("custom"):
-        raise StateFileError("this state used a custom embedder: pass embedder=... to load")
-    try:
-        return make_embedder(str(name))
-    except InvalidInput as exc:
-        raise StateFileError(f"saved embedder name is not usable: {exc}") from None
 
 
 def _from_state(
@@ -114,33 +148,35 @@ def _from_state(
     arrays: dict[str, np.ndarray],
     embedder: Embedder | None,
 ) -> Engine:
-    policy_info = header["policy"]
-    if policy_info["name"] not in POLICIES:
-        raise StateFileError(f"unknown policy {policy_info['name']!r} in saved state")
-    policy = POLICIES[policy_info["name"]](**policy_info["params"])
-    policy.set_state(PolicyState(list(header["policy_arms"]), arrays, header["rng_state"]))
-    registry = Registry.from_records(header["registry"], origin="saved state")
-    registry.history = [RegistryChange(**c) for c in header["registry_history"]]
-    engine = cls(
-        registry,
-        policy=policy,
-        embedder=_embedder(header["embedder"], embedder),
-        context=ContextBuilder(**header["context"]),
-        tradeoff=Tradeoff(**header["tradeoff"]),
-        estimator=CallEstimator.from_records(header["estimator"], arrays),
-        max_pending=int(header["max_pending"]),
-        drift=None if header["drift"] is None else DriftMonitor(**header["drift"]),
-    )
-    if "evaluator" in header:  # states from before the evaluator keep the default
-        engine.evaluator = Evaluator.from_params(header["evaluator"], engine.embedder)
-        engine.evaluator.calibration.load_arrays(arrays, "evaluator_")
-    engine.learner.restore_counts(int(header["feedback_count"]))
-    engine.drift_events.extend(DriftEvent(**e) for e in header["drift_events"])
-    contexts = arrays["pending_contexts"]
-    predicted = arrays.get("pending_predicted", np.full(len(contexts), np.nan))
-    for row, q, item in zip(contexts, predicted, header["pending"], strict=True):
-        pending = PendingDecision(
-            item["model"], row, int(item["prompt_tokens"]), None if np.isnan(q) else float(q)
+    registry = load_registry(header["registry"], header["registry_history"])
+    embedder = load_embedder(header["embedder"], embedder)
+    context = load_context(header["context"], embedder.dim)
+    policy = load_policy(header["policy"], header["policy_arms"], header["rng_state"], arrays)
+    check_dim("quality_inv_gram", policy.context_dim, context.dim)
+    with state_field("estimator"):
+        estimator = CallEstimator.from_records(header["estimator"], arrays)
+    check_dim("answer_tokens_inv_gram", estimator.answer_tokens.dim, context.dim)
+    with state_field("tradeoff"):
+        tradeoff = Tradeoff(**as_table("tradeoff", header["tradeoff"]))
+    max_pending = as_int("max_pending", header["max_pending"], 1)
+    feedback_count = as_int("feedback_count", header["feedback_count"])
+    events = load_drift_events(header["drift_events"])
+    pending = load_pending(header["pending"], arrays, context.dim, max_pending)
+    with state_field("engine"):
+        engine = cls(
+            registry,
+            policy=policy,
+            embedder=embedder,
+            context=context,
+            tradeoff=tradeoff,
+            estimator=estimator,
+            max_pending=max_pending,
+            drift=load_drift(header["drift"]),
         )
-        engine._pending.add(item["id"], pending)
+    if "evaluator" in header:  # states from before the evaluator keep the default
+        engine.evaluator = load_evaluator(header["evaluator"], arrays, engine.embedder)
+    engine.learner.restore_counts(feedback_count)
+    engine.drift_events.extend(events)
+    for key, item in pending:
+        engine._pending.add(key, item)
     return engine

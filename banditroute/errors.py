@@ -7,7 +7,9 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import math
+import numbers
 from collections.abc import Mapping
 
 __all__ = [
@@ -17,15 +19,23 @@ __all__ = [
     "NoFeasibleModel",
     "RegistryError",
     "StateFileError",
+    "StoreError",
     "UnknownDecision",
     "UnknownModel",
     "check_number",
+    "check_seed",
     "invalid",
 ]
 
 
 class BanditRouteError(Exception):
-    """Base class of every error banditroute raises deliberately."""
+    """Base class of every error banditroute raises deliberately; secrets in its message are
+    redacted (`banditroute.text.scrub`)."""
+
+    def __init__(self, *args: object) -> None:
+        from .text import scrub  # lazy: text imports this module
+
+        super().__init__(*(scrub(a) if isinstance(a, str) else a for a in args))
 
 
 class InvalidInput(BanditRouteError, ValueError):
@@ -51,7 +61,16 @@ class UnknownDecision(BanditRouteError, KeyError):
 
 
 class StateFileError(BanditRouteError):
-    """A saved engine state is missing, corrupt, of another format or of an unsupported version."""
+    """A saved engine state is missing, corrupt, invalid (the message names the field), of
+    another format or of an unsupported version, or could not be written."""
+
+
+class StoreError(BanditRouteError, OSError):
+    """The decision log cannot be read or written (folder missing, read-only, disk full, ...).
+
+    Rows that could not be written stay queued in memory (up to the store's bound) and are
+    written by a later flush once the folder is writable again.
+    """
 
 
 class JudgeError(BanditRouteError):
@@ -85,10 +104,13 @@ def check_number(
     ...
     banditroute.errors.InvalidInput: epsilon == 2, must be a finite number in [0, 1]
     """
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if not ok:
-        ok = type(value).__module__ == "numpy" and hasattr(value, "__float__")
-    number = float(value) if ok else math.nan  # type: ignore[arg-type]
+    number = math.nan  # not a real number (a str, a bool, an array, ...) or beyond a float
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not real and type(value).__module__ == "numpy" and getattr(value, "shape", None) == ():
+        real = getattr(getattr(value, "dtype", None), "kind", "") in "iuf"  # a 0-d array
+    if real:
+        with contextlib.suppress(OverflowError, TypeError, ValueError):
+            number = float(value)  # type: ignore[arg-type]
     inside = (number > low if above else number >= low) and number <= high
     if not (math.isfinite(number) and inside):
         left = "(" if above else "["
@@ -103,13 +125,32 @@ def check_number(
     return number
 
 
+def check_seed(seed: object, name: str = "seed") -> int | None:
+    """``seed`` if it is None or an int >= 0 (what numpy's generators accept), else `InvalidInput`.
+
+    >>> check_seed(7), check_seed(None)
+    (7, None)
+    """
+    if seed is None:
+        return None
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and int(seed) >= 0:
+        return int(seed)
+    raise invalid(name, seed, "None or an int >= 0")
+
+
 def invalid(name: str, value: object, allowed: str) -> InvalidInput:
     """Build the standard message: ``name == value, must be allowed``.
 
     >>> str(invalid("max_cost_usd", -1.0, ">= 0"))
     'max_cost_usd == -1.0, must be >= 0'
     """
-    shown = repr(value)
+    try:
+        shown = repr(value)
+    except Exception:  # a hostile __repr__ must not replace the error being raised
+        shown = f"<{type(value).__name__}>"
+    from .text import redact_secrets  # lazy: text imports this module
+
+    shown = redact_secrets(shown[:4000])  # before cutting: no secret is shown in part
     if len(shown) > 80:
         shown = shown[:77] + "..."
     return InvalidInput(f"{name} == {shown}, must be {allowed}")

@@ -26,14 +26,16 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .errors import StateFileError, invalid
+from .errors import StateFileError, check_number, invalid
 from .linear import RidgeArms
 from .params import Configurable
 from .registry import ModelProfile
+from .untrusted import as_float, as_int, as_list, as_table
 
 __all__ = ["MAX_ANSWER_TOKENS", "CallEstimator", "ModelCallStats"]
 
 MAX_ANSWER_TOKENS = 1_000_000.0
+_MAX = int(MAX_ANSWER_TOKENS)
 
 
 @dataclass
@@ -57,12 +59,11 @@ class CallEstimator(Configurable):
     """
 
     def __init__(self, default_output_tokens: int = 256, latency_halflife: float = 50.0) -> None:
-        if not isinstance(default_output_tokens, int) or default_output_tokens < 0:
-            raise invalid("default_output_tokens", default_output_tokens, "an int >= 0")
-        if not latency_halflife > 0:
-            raise invalid("latency_halflife", latency_halflife, "> 0")
+        tokens = default_output_tokens
+        if isinstance(tokens, bool) or not isinstance(tokens, int) or not 0 <= tokens <= _MAX:
+            raise invalid("default_output_tokens", tokens, f"an int in [0, {_MAX}]")
         self.default_output_tokens = default_output_tokens
-        self.latency_halflife = float(latency_halflife)
+        self.latency_halflife = check_number("latency_halflife", latency_halflife, 0, above=True)
         self._stats: dict[str, ModelCallStats] = {}
         self.answer_tokens = RidgeArms(
             prior_intercept=float(default_output_tokens), intercept_precision=2.0
@@ -156,20 +157,27 @@ class CallEstimator(Configurable):
         return self.answer_tokens.arrays("answer_tokens_")
 
     @classmethod
-    def from_records(
-        cls, records: dict[str, object], arrays: dict[str, np.ndarray]
-    ) -> CallEstimator:
-        """Rebuild what `to_records` and `arrays` saved."""
-        default_tokens, halflife = records["default_output_tokens"], records["latency_halflife"]
-        stats = records["stats"]
-        if not (isinstance(default_tokens, int) and isinstance(halflife, int | float)):
-            raise StateFileError("saved estimator settings are not numbers")
-        if not isinstance(stats, dict):
-            raise StateFileError("saved estimator statistics are not a table")
-        est = cls(default_tokens, float(halflife))
-        est._stats = {k: ModelCallStats(**v) for k, v in stats.items()}
-        keys = records["answer_token_models"]
-        if not isinstance(keys, list):
-            raise StateFileError("saved answer-length model ids are not a list")
+    def from_records(cls, records: object, arrays: dict[str, np.ndarray]) -> CallEstimator:
+        """Rebuild what `to_records` and `arrays` saved; `StateFileError` names the first field
+        of the wrong type or out of range."""
+        fields = ("default_output_tokens", "latency_halflife", "stats", "answer_token_models")
+        saved = as_table("estimator", records, fields)
+        tokens = as_int("estimator.default_output_tokens", saved["default_output_tokens"], 0, _MAX)
+        halflife = as_float("estimator.latency_halflife", saved["latency_halflife"], 0, above=True)
+        est = cls(tokens, halflife)
+        for model_id, row in as_table("estimator.stats", saved["stats"]).items():
+            where = f"estimator.stats[{model_id!r}]"
+            stats = as_table(where, row, ("calls", "errors", "latency_ewma_ms"))
+            if len(stats) != 3:
+                raise StateFileError(f"saved {where} has unknown fields {sorted(stats)}")
+            calls = as_int(f"{where}.calls", stats["calls"])
+            errors = as_int(f"{where}.errors", stats["errors"], 0, calls)
+            latency = stats["latency_ewma_ms"]
+            if latency is not None:
+                latency = as_float(f"{where}.latency_ewma_ms", latency, 0.0)
+            est._stats[model_id] = ModelCallStats(calls, errors, latency)
+        keys = as_list("estimator.answer_token_models", saved["answer_token_models"])
+        if not all(isinstance(k, str) and k for k in keys) or len(set(keys)) != len(keys):
+            raise StateFileError("saved estimator.answer_token_models must be distinct model ids")
         est.answer_tokens.load_arrays(keys, arrays, "answer_tokens_")
         return est

@@ -28,6 +28,7 @@ from .embedders import (
 )
 from .errors import invalid
 from .params import Configurable
+from .text import clean_text
 
 __all__ = [
     "CachedEmbedder",
@@ -45,9 +46,9 @@ __all__ = [
 
 
 def validate_prompt(prompt: object) -> str:
-    """Return the prompt if it is a non-blank string, else raise `InvalidInput`."""
-    if not isinstance(prompt, str):
-        raise invalid("prompt", prompt, "a str")
+    """The prompt, cleaned (`banditroute.text.clean_text`: lone surrogates become U+FFFD), if it
+    is a non-blank string, else raise `InvalidInput`."""
+    prompt = clean_text(prompt, "prompt")
     if not prompt.strip():
         raise invalid("prompt", prompt, "a non-empty, non-blank string")
     return prompt

@@ -19,6 +19,7 @@ from typing import Required, TypedDict
 from .decision import Outcome
 from .errors import InvalidInput, check_number, invalid
 from .evaluation.evaluator import Evaluation, Evaluator
+from .text import clean_text
 
 __all__ = ["FeedbackFields", "FeedbackInput", "ObservedFields", "score_response"]
 
@@ -48,6 +49,10 @@ def _optional(name: str, value: object, high: float = math.inf) -> float | None:
     return None if value is None else check_number(name, value, 0.0, high)
 
 
+def _text(name: str, value: object) -> str | None:
+    return None if value is None else clean_text(value, name)
+
+
 @dataclass(frozen=True)
 class FeedbackInput:
     """One call's reported outcome: quality in [0, 1], the other measurements >= 0."""
@@ -71,7 +76,8 @@ class FeedbackInput:
         response: object = None,
         prompt: object = None,
     ) -> FeedbackInput:
-        """Validate every field; `InvalidInput` names the first bad one."""
+        """Validate every field; `InvalidInput` names the first bad one. Texts are cleaned
+        (`banditroute.text.clean_text`: lone surrogates become U+FFFD)."""
         for name, value, what in (
             ("error", error, "a string describing the failure, or None"),
             ("response", response, "the model's answer as a str, or None"),
@@ -84,9 +90,9 @@ class FeedbackInput:
             _optional("cost_usd", cost_usd),
             _optional("latency_ms", latency_ms),
             _optional("output_tokens", output_tokens),
-            error,  # type: ignore[arg-type]
-            response,  # type: ignore[arg-type]
-            prompt,  # type: ignore[arg-type]
+            _text("error", error),
+            _text("response", response),
+            _text("prompt", prompt),
         )
 
     @classmethod

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from .choice import Choice, Gate, decide
-from .constraints import Constraints
+from .constraints import Constraints, warn_unknown_models
 from .drift import DriftEvent, DriftMonitor, Reaction
 from .errors import invalid
 from .estimates import CallEstimator
@@ -121,6 +121,9 @@ class Learner:
 
     def restore_counts(self, feedback_count: int) -> None:
         """Set the feedback counter (when loading a saved state)."""
+        count = feedback_count
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise invalid("feedback_count", count, "an int >= 0")
         self._feedback_count = feedback_count
 
     def decide(
@@ -138,6 +141,8 @@ class Learner:
             raise invalid("constraints", constraints, "a banditroute Constraints")
         if constraints.force_model is not None:
             self.registry[constraints.force_model]  # raises UnknownModel with the known ids
+        if constraints.deny_models or constraints.allow_models:
+            warn_unknown_models(constraints, self.registry.ids)
         return decide(
             list(self.registry),
             context,
@@ -208,7 +213,12 @@ class Learner:
         return f"added {model.id}"
 
     def remove_model(self, model_id: str) -> str:
-        """Unregister a model and forget what was learned about it."""
+        """Unregister a model and forget what was learned about it; the last model may not be
+        removed (an engine needs one: add its successor first)."""
+        if len(self.registry) == 1 and model_id in self.registry:
+            raise invalid(
+                "model_id", model_id, "not the registry's last model (add its successor first)"
+            )
         self.registry.remove(model_id)
         if model_id in self.policy.arms:
             self.policy.remove_arm(model_id)

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .errors import StateFileError, UnknownModel, check_number, invalid
+from .untrusted import float_array
 
 __all__ = ["RidgeArms"]
 
@@ -48,13 +49,18 @@ class RidgeArms:
             "intercept_precision", intercept_precision, 0, above=True
         )
         self.prior_precision = check_number("prior_precision", prior_precision, 0, above=True)
+        self._idx_cache: dict[tuple[str, ...], np.ndarray] = {}
+        self._empty()
+
+    def _empty(self) -> None:
+        """No keys, no dimension yet."""
         self.dim: int | None = None
         self.index: dict[str, int] = {}
         self.inv_gram = np.zeros((0, 0, 0))  # (K, d, d): B⁻¹, B = prior precision + Σ x xᵀ
         self.targets = np.zeros((0, 0))  # (K, d): prior precision · prior mean + Σ x y
         self.weights = np.zeros((0, 0))  # (K, d): B⁻¹ targets
         self.counts = np.zeros(0)  # (K,)
-        self._idx_cache: dict[tuple[str, ...], np.ndarray] = {}
+        self._idx_cache.clear()
 
     def _prior(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
         precision = np.full(dim, self.prior_precision)
@@ -167,22 +173,32 @@ class RidgeArms:
         }
 
     def load_arrays(self, keys: Sequence[str], arrays: dict[str, np.ndarray], prefix: str) -> None:
-        """Restore what `arrays` returned, for these keys in order (shapes are checked)."""
-        inv_gram = np.asarray(arrays[f"{prefix}inv_gram"], dtype=np.float64)
-        targets = np.asarray(arrays[f"{prefix}targets"], dtype=np.float64)
-        weights = np.asarray(arrays[f"{prefix}weights"], dtype=np.float64)
-        counts = np.asarray(arrays[f"{prefix}counts"], dtype=np.float64)
+        """Restore what `arrays` returned, for these keys in order; `StateFileError` names the
+        first array of the wrong shape, with infinite or NaN values, or negative counts."""
+        keys = list(keys)
+        if not all(isinstance(k, str) and k for k in keys) or len(set(keys)) != len(keys):
+            raise StateFileError(f"saved {prefix}keys must be distinct, non-empty model ids")
         k = len(keys)
-        if k and (
-            inv_gram.ndim != 3
-            or inv_gram.shape[0] != k
-            or inv_gram.shape[1] != inv_gram.shape[2]
-            or targets.shape != inv_gram.shape[:2]
-            or weights.shape != targets.shape
-            or counts.shape != (k,)
-        ):
-            raise StateFileError(f"saved {prefix or 'ridge '}arrays have inconsistent shapes")
+        inv_gram = float_array(f"{prefix}inv_gram", arrays)
+        if k == 0:  # nothing learned yet: the dimension is set by the first context
+            self._empty()
+            return
+        d = inv_gram.shape[1] if inv_gram.ndim == 3 else 0
+        if inv_gram.shape != (k, d, d) or d < 1:
+            raise StateFileError(
+                f"saved array {prefix + 'inv_gram'!r} has shape {inv_gram.shape}, must be "
+                f"({k}, d, d) for the {k} model(s) {keys}"
+            )
+        asymmetry = np.abs(inv_gram - inv_gram.transpose(0, 2, 1)).max()
+        positive = np.all(np.diagonal(inv_gram, axis1=1, axis2=2) > 0)
+        if not positive or asymmetry > 1e-6 * max(float(np.abs(inv_gram).max()), 1e-300):
+            raise StateFileError(
+                f"saved array {prefix + 'inv_gram'!r} is not symmetric positive definite"
+            )
+        targets = float_array(f"{prefix}targets", arrays, (k, d))
+        weights = float_array(f"{prefix}weights", arrays, (k, d))
+        counts = float_array(f"{prefix}counts", arrays, (k,), low=0.0)
         self.index = {key: i for i, key in enumerate(keys)}
         self._idx_cache.clear()
-        self.dim = int(inv_gram.shape[1]) if k else None
+        self.dim = d
         self.inv_gram, self.targets, self.weights, self.counts = inv_gram, targets, weights, counts

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import tomllib
 from collections.abc import Iterable, Iterator
@@ -24,11 +25,23 @@ from pydantic import Field, field_validator
 from ._validation import StrictModel
 from .errors import RegistryError, UnknownModel
 from .gateway.connection import Connection
+from .untrusted import check_depth
 
 #: Top-level tables of a registry file that configure the gateway (`GatewayConfig`), not models.
 GATEWAY_TABLES = frozenset({"gateway", "preset", "budget", "pacing"})
 
-__all__ = ["ModelProfile", "Registry", "RegistryChange", "example_registry_path"]
+__all__ = [
+    "MAX_LATENCY_MS",
+    "MAX_USD_PER_MTOK",
+    "ModelProfile",
+    "Registry",
+    "RegistryChange",
+    "example_registry_path",
+    "read_config",
+]
+
+MAX_USD_PER_MTOK = 1_000_000.0  #: highest price accepted (USD per million tokens): $1 a token
+MAX_LATENCY_MS = 86_400_000.0  #: longest typical latency accepted: a day
 
 
 class ModelProfile(StrictModel):
@@ -46,9 +59,9 @@ class ModelProfile(StrictModel):
     family: str = ""
     capabilities: frozenset[str] = frozenset()
     context_window: int = Field(default=8192, gt=0)
-    input_usd_per_mtok: float = Field(ge=0)
-    output_usd_per_mtok: float = Field(ge=0)
-    typical_latency_ms: float = Field(default=1000.0, gt=0)
+    input_usd_per_mtok: float = Field(ge=0, le=MAX_USD_PER_MTOK)
+    output_usd_per_mtok: float = Field(ge=0, le=MAX_USD_PER_MTOK)
+    typical_latency_ms: float = Field(default=1000.0, gt=0, le=MAX_LATENCY_MS)
     requests_per_minute: int | None = Field(default=None, gt=0)
     tokens_per_minute: int | None = Field(default=None, gt=0)
     deprecated: bool = False
@@ -61,8 +74,11 @@ class ModelProfile(StrictModel):
     def _lowercase_capabilities(cls, value: object) -> object:
         if isinstance(value, str):
             raise ValueError("capabilities must be a list of names, not one string")
-        if isinstance(value, Iterable):
-            return frozenset(str(v).strip().lower() for v in value)
+        if isinstance(value, Iterable) and not isinstance(value, bytes | dict):
+            names = list(value)
+            if not all(isinstance(v, str) for v in names):
+                raise ValueError("capabilities must be names (str)")
+            return frozenset(v.strip().lower() for v in names)
         return value
 
     def cost_usd(self, input_tokens: float, output_tokens: float) -> float:
@@ -110,15 +126,16 @@ class Registry:
         return iter(self._models.values())
 
     def __contains__(self, model_id: object) -> bool:
-        return model_id in self._models
+        return isinstance(model_id, str) and model_id in self._models
 
     def __getitem__(self, model_id: str) -> ModelProfile:
-        try:
-            return self._models[model_id]
-        except KeyError:
+        model = self._models.get(model_id) if isinstance(model_id, str) else None
+        if model is None:
+            shown = repr(model_id) if len(repr(model_id)) <= 80 else repr(model_id)[:77] + "..."
             raise UnknownModel(
-                f"model {model_id!r} is not in the registry (known: {', '.join(self.ids)})"
-            ) from None
+                f"model {shown} is not in the registry (known: {', '.join(self.ids)})"
+            )
+        return model
 
     @property
     def ids(self) -> list[str]:
@@ -148,8 +165,10 @@ class Registry:
 
     def deprecate(self, model_id: str, replacement: str | None = None) -> None:
         """Mark a model deprecated (excluded by default), optionally naming its replacement."""
-        if replacement is not None and replacement not in self._models:
-            raise RegistryError(f"replacement == {replacement!r}, must be a registered model id")
+        if replacement is not None and replacement not in self:
+            raise RegistryError(
+                f"replacement == {replacement!r:.80}, must be a registered model id"
+            )
         model = self[model_id]
         self._models[model_id] = model.model_copy(
             update={"deprecated": True, "replacement": replacement}
@@ -160,21 +179,7 @@ class Registry:
     @classmethod
     def load(cls, path: str | Path) -> Registry:
         """Read a registry from ``.toml`` or ``.json``: a list of models under ``model``."""
-        path = Path(path)
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise RegistryError(f"cannot read registry file {str(path)!r}: {exc}") from exc
-        try:
-            if path.suffix.lower() == ".json":
-                data = json.loads(raw)
-            elif path.suffix.lower() == ".toml":
-                data = tomllib.loads(raw.decode("utf-8"))
-            else:
-                raise RegistryError(f"registry file == {str(path)!r}, must end in .toml or .json")
-        except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise RegistryError(f"registry file {str(path)!r} is not valid: {exc}") from exc
-        return cls.from_records(data, origin=str(path))
+        return cls.from_records(read_config(path), origin=str(path))
 
     @classmethod
     def from_records(cls, data: object, origin: str = "registry") -> Registry:
@@ -213,6 +218,36 @@ class Registry:
             path.write_text(tomli_w.dumps(records))
         else:
             raise RegistryError(f"registry file == {str(path)!r}, must end in .toml or .json")
+
+
+def read_config(path: str | Path) -> dict[str, object]:
+    """The tables of a ``.toml`` or ``.json`` registry file; `RegistryError` for anything else
+    (unreadable, not UTF-8, malformed, not a table, nested deeper than `MAX_DEPTH` levels).
+
+    >>> sorted(read_config(example_registry_path()))
+    ['model']
+    """
+    if not isinstance(path, str | os.PathLike):
+        raise RegistryError(f"registry file == {path!r:.80}, must be a path")
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".json", ".toml"):
+        raise RegistryError(f"registry file == {str(path)!r}, must end in .toml or .json")
+    try:
+        raw = path.read_bytes()
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise RegistryError(f"cannot read registry file {str(path)!r}: {exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+        data = json.loads(text) if suffix == ".json" else tomllib.loads(text)
+        check_depth(data)
+    except (ValueError, RecursionError) as exc:  # JSON / TOML / UTF-8 errors are ValueErrors
+        raise RegistryError(f"registry file {str(path)!r} is not valid: {exc}") from None
+    if not isinstance(data, dict):
+        raise RegistryError(
+            f"registry file {str(path)!r} must hold tables, not a {type(data).__name__}"
+        )
+    return data
 
 
 def example_registry_path() -> Path:

@@ -29,18 +29,19 @@ route; 3 repetitions, each arm once per repetition in a rotating order, after on
 of 100 per arm; median rps (successful calls / wall time) reported. Client arrangements:
 
 * as shipped (``throughput_rps``, ``litellm_throughput_rps``, ``throughput_ratio``): nothing
-  given to either; the gateway makes its one ``httpx.AsyncClient`` (httpx's own connection pool,
-  limits 2,000 connections / 500 keep-alive); LiteLLM makes its client, an ``httpx.AsyncClient``
-  over its default aiohttp-backed transport.
+  given to either; the gateway makes its one async client (`gateway.async_pool`: httpx over
+  ``httpx_aiohttp.AiohttpTransport``, 2,000 connections); LiteLLM makes its own client, an
+  ``httpx.AsyncClient`` over its default aiohttp-backed transport.
 * same client (``throughput_same_client_rps``, ``throughput_same_client_ratio``, against the
-  same LiteLLM figure): the gateway is given LiteLLM's own default client stack,
-  ``Gateway(async_transport=AsyncHTTPHandler.create_aiohttp_transport())`` (what LiteLLM builds
-  for itself), so both run over the same HTTP client and only their own work differs.
+  same LiteLLM figure): the gateway is given LiteLLM's own default transport,
+  ``Gateway(async_transport=AsyncHTTPHandler.create_aiohttp_transport())``, so both run over the
+  same HTTP client stack and only their own work differs.
 
-Giving both a plain ``httpx.AsyncClient()`` (httpx's default 100-connection pool, LiteLLM via
-``litellm.aclient_session``) was tried and left out: at 1,000 concurrent calls httpcore's pool
-re-scans its connections and queue on every event, and the rate swung up to tenfold (~50 to
-~600 rps) from one burst to the next, which measures the pool, not the routers.
+Until 2026-11-23 the gateway shipped with httpx's own async pool (httpcore): at 1,000 concurrent
+calls it re-scans its connections and queue on every event and reached 78-110 rps against
+LiteLLM's 297-352 in the same runs (ratio 0.37), and at 50 requests in flight with 0.2 s attempt
+timeouts its delays tripped the breakers of healthy models (success rate 0.05, below). That is
+why the default became the aiohttp-backed pool.
 
 Faults: ``flaky`` (preferred: the engine's policy is ``FixedModel("flaky")``, so it is chosen
 whenever the guards allow it) fails 30 % of calls with 503, 10 % by hanging 1 s, 10 % with 429
@@ -60,15 +61,13 @@ goes every 50 ms until ``flaky`` serves one: ``readmitted_after_s`` since the re
 ``readmitted_after_requests``, and ``readmit_cooldown_left_s`` (the cooldown left at the
 recovery, which bounds it).
 
-Why 20 in flight: the gateway's default client is one ``httpx.AsyncClient``. Against this server
-(which answers in 20 ms), at 30 or more requests in flight httpx's pool delays a few percent of
-calls by 0.15-0.9 s (measured with bare httpx, no gateway: p99 ~0.4 s at 30 in flight, against
-~33 ms for aiohttp on the same server; cf. encode/httpx#3215). With 0.2 s attempt timeouts, those
-delays look like timeouts of the HEALTHY models: the breaker cools them down too and the run
-collapses (nearly every request then fails at once, no model being feasible). Two extra runs of
-2,000 requests with 50 in flight show it: ``fault_success_rate_50_in_flight`` (the default
-client) and ``fault_success_rate_50_in_flight_same_client`` (the gateway over LiteLLM's
-aiohttp-backed transport, as in the throughput test).
+Why 20 in flight, and the two extra runs: with httpx's own pool (httpcore), at 30 or more
+requests in flight against this server (which answers in 20 ms) a few percent of calls were
+delayed by 0.15-0.9 s (measured with bare httpx, no gateway: p99 ~0.4 s at 30 in flight, against
+~33 ms for aiohttp on the same server; cf. encode/httpx#3215). With 0.2 s attempt timeouts,
+those delays looked like timeouts of the HEALTHY models and the run collapsed. Two extra runs of
+2,000 requests with 50 in flight check that this is gone: ``fault_success_rate_50_in_flight``
+(the default pool) and ``fault_success_rate_50_in_flight_same_client`` (LiteLLM's transport).
 """
 
 from __future__ import annotations

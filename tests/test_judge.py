@@ -38,7 +38,8 @@ class ChatHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.requests.append((dict(self.headers), body))
+        headers = {k.lower(): v for k, v in self.headers.items()}  # names are case-insensitive
+        self.server.requests.append((headers, body))
         status, content, delay = self.server.replies.pop(0) if self.server.replies else (500, "", 0)
         time.sleep(delay)
         if status == 200 and not content.startswith("RAW:"):
@@ -80,7 +81,7 @@ def test_scores_come_back_and_the_request_is_openai_shaped(
     assert (e.completeness, e.relevance, e.coherence) == (0.8, 1.0, 0.6)
     assert e.total == pytest.approx(0.4 * 0.8 + 0.35 * 1.0 + 0.25 * 0.6)
     headers, body = server.requests[0]
-    assert headers["Authorization"] == f"Bearer {SECRET}"
+    assert headers["authorization"] == f"Bearer {SECRET}"
     assert body["model"] == "judge-1" and body["temperature"] == 0
     assert "What is 2+2?" in body["messages"][-1]["content"]  # type: ignore[index]
 

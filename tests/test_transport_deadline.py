@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from banditroute.gateway import transport
+from banditroute.gateway.async_pool import make_async_client
 from banditroute.gateway.connection import Connection
 from banditroute.gateway.errors import DeadlineExceeded, ProviderError, ProviderTimeout
 from banditroute.gateway.messages import ChatRequest, ChatResponse, StreamChunk
@@ -148,14 +149,26 @@ def test_sync_calls_end_at_the_deadline_against_a_trickling_server(
         assert answer.text == "hello"
 
 
+@pytest.mark.parametrize("pool", ["httpx", "gateway-default"])
 @pytest.mark.parametrize(
-    ("path", "streaming"), [("trickle", False), ("trickle", True), ("events", True)]
+    ("path", "streaming"),
+    [
+        ("trickle", False),
+        ("trickle", True),
+        ("events", True),
+        ("headers", False),
+        ("close", False),
+        ("close", True),
+    ],
 )
 def test_async_calls_end_at_the_deadline_against_a_trickling_server(
-    server: str, path: str, streaming: bool
+    server: str, path: str, streaming: bool, pool: str
 ) -> None:
+    """Both httpx's own pool and the gateway's default (httpx over aiohttp) keep the deadline."""
+
     async def main() -> float:
-        async with httpx.AsyncClient() as client:
+        made = httpx.AsyncClient() if pool == "httpx" else make_async_client()
+        async with made as client:
             start = time.monotonic()
             with pytest.raises(DeadlineExceeded):
                 await _async_call(

@@ -28,6 +28,7 @@ from .._validation import StrictModel
 from ..errors import invalid
 from ..features import CachedEmbedder, Embedder, HashingEmbedder
 from ..params import Configurable
+from ..text import clean_text
 from .calibration import RankCalibration
 from .signals import MAX_CHARS, Signals, measure, sentence_shape
 
@@ -64,9 +65,7 @@ class Evaluation(NamedTuple):
 
 
 def _text(name: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise invalid(name, value, "a str")
-    return value
+    return clean_text(value, name)  # InvalidInput for a non-str; lone surrogates → U+FFFD
 
 
 def _parts(s: Signals, similarity: float) -> tuple[float, float, float]:

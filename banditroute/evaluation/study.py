@@ -40,10 +40,15 @@ PARTS = ("completeness", "relevance", "coherence")
 
 def load_judged_log(path: str | Path) -> pd.DataFrame:
     """Read a long-format log (.parquet or .csv) with prompt, response and quality columns."""
+    from ..replay.loaders import read_frame
+
     path = Path(path)
     if not path.exists():
         raise invalid("path", str(path), "an existing .parquet or .csv file")
-    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    parquet = path.suffix == ".parquet"
+    frame = read_frame(
+        path, pd.read_parquet if parquet else pd.read_csv, "Parquet" if parquet else "CSV"
+    )
     return _checked(frame, str(path))
 
 
@@ -52,6 +57,9 @@ def _checked(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
     if missing:
         raise InvalidInput(f"{origin}: missing column(s) {sorted(missing)}")
     frame = frame.copy()
+    if frame["prompt"].isna().any():
+        raise InvalidInput(f"{origin}: column 'prompt' has empty cells")
+    frame["prompt"] = frame["prompt"].astype(str)
     if "prompt_id" not in frame.columns:
         frame["prompt_id"] = frame["prompt"]
     frame["response"] = frame["response"].fillna("").astype(str)
@@ -74,7 +82,7 @@ def _prime(
     """Embed the log's prompts and response heads once, through the on-disk cache."""
     if cache_dir is None or not isinstance(evaluator.embedder, CachedEmbedder):
         return
-    from ..replay.embedding_cache import embed_cached
+    from ..embedding_cache import embed_cached
 
     texts = list(dict.fromkeys(frame["prompt"].tolist())) + [
         r[: evaluator.response_chars] or " " for r in frame["response"]

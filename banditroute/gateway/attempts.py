@@ -3,7 +3,7 @@
 The decision's ranked models are tried in order; a retryable failure is retried on the same
 model after a back-off (honouring ``Retry-After``) while attempts and the deadline allow, then
 the next model is tried. A model that the guards refuse right now is skipped. The sync and async
-call loops in `banditroute.gateway.client` share this plan, so they behave the same.
+call loops in `banditroute.gateway.serving` share this plan, so they behave the same.
 
 >>> from banditroute.gateway.attempts import AttemptPlan
 >>> AttemptPlan.__name__

@@ -22,7 +22,6 @@ True
 from __future__ import annotations
 
 import itertools
-import logging
 import math
 import threading
 import time
@@ -35,10 +34,11 @@ from pydantic import Field, field_validator
 
 from .._validation import StrictModel
 from ..errors import check_number, invalid
+from ..text import library_logger
 
 __all__ = ["Budget", "BudgetAlert", "BudgetBook", "BudgetStatus", "Reservation"]
 
-logger = logging.getLogger("banditroute.budget")
+logger = library_logger("banditroute.budget")
 
 Period = Literal["day", "month", "total"]
 

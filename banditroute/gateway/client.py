@@ -6,7 +6,8 @@ tries the response caches; the decision step is told which models are cooled dow
 or over budget (shown in ``decision.explain()``); the ranked models are then tried in order with
 retries (`AttemptPlan`); the served answer's cost comes from the registry's prices × the usage
 the provider reported; its quality (the engine's evaluator, a scorer of yours, or none) is fed
-back; a budget pacer, if any, sets the engine's cost weight before each decision.
+back; a budget pacer, if any, sets the engine's cost weight before each decision. Every call
+that ends (served, failed or a cache hit) is a row of the decision log's ``calls`` table.
 
 >>> import httpx
 >>> from banditroute import Engine, HashingEmbedder, ModelProfile
@@ -26,9 +27,8 @@ back; a budget pacer, if any, sets the engine's cost weight before each decision
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import httpx
@@ -36,28 +36,27 @@ import numpy as np
 
 from ..constraints import Constraints
 from ..errors import invalid
-from ..features import estimate_tokens
 from ..reward import Tradeoff
-from .attempts import AttemptPlan, Step
-from .cache import CachedResponse, ExactCache
+from .async_pool import make_async_client
+from .attempts import AttemptPlan
+from .cache import ExactCache
 from .completion import Completion
-from .errors import ProviderError
 from .guards import Guards
-from .messages import ChatResponse, Message, Usage
+from .messages import Message
+from .outcomes import Outcomes, Scorer
 from .request import ReadyRequest, prepare
+from .response_caches import ResponseCaches
 from .retry import RetryPolicy
 from .semantic_cache import SemanticCache
+from .serving import aserve, serve, served
 from .streaming import AsyncCompletionStream, CompletionStream
-from .transport import asend, astream, send, stream
+from .transport import astream, stream
 
 if TYPE_CHECKING:
     from ..decision import Decision
     from ..engine import Engine
 
 __all__ = ["Gateway", "Pacer", "Scorer"]
-
-#: quality in [0, 1] of an answer to a prompt
-Scorer = Callable[[str, str], float]
 
 
 class Pacer(Protocol):
@@ -124,7 +123,8 @@ class Gateway:
         self._async_transport = async_transport
         self.guards = guards if guards is not None else Guards()
         self.retry = retry if retry is not None else RetryPolicy()
-        self.cache, self.semantic_cache, self.cache_any = cache, semantic_cache, cache_any
+        self.caches = ResponseCaches(cache, semantic_cache, cache_any, engine.embedder)
+        self._outcomes = Outcomes(engine)
         self.pacer = pacer
         self.presets = dict(presets or {})
         for name, preset in self.presets.items():
@@ -138,11 +138,26 @@ class Gateway:
 
     @property
     def async_client(self) -> httpx.AsyncClient:
-        """The shared async client (made on first use, inside the running event loop)."""
+        """The shared async client, made on first use inside the running event loop (under
+        asyncio: httpx over aiohttp's connector, see `gateway.async_pool`)."""
         if self._async_client is None:
-            limits = httpx.Limits(max_connections=2000, max_keepalive_connections=500)
-            self._async_client = httpx.AsyncClient(transport=self._async_transport, limits=limits)
+            self._async_client = make_async_client(self._async_transport)
         return self._async_client
+
+    @property
+    def cache(self) -> ExactCache | None:
+        """The exact response cache, if any."""
+        return self.caches.cache
+
+    @property
+    def semantic_cache(self) -> SemanticCache | None:
+        """The semantic response cache, if any."""
+        return self.caches.semantic_cache
+
+    @property
+    def cache_any(self) -> bool:
+        """True when sampled requests use the caches too."""
+        return self.caches.cache_any
 
     # -- the steps shared by sync and async calls ----------------------------------------------
     def _ready(
@@ -156,17 +171,12 @@ class Gateway:
             raise invalid("preset", preset, f"one of {sorted(self.presets)}")
         return prepare(prompt, self.presets.get(preset) if preset else None, constraints, params)
 
-    def _cached(self, ready: ReadyRequest) -> Completion | None:
-        if not (ready.deterministic or self.cache_any):
-            return None
-        if self.cache is not None and (hit := self.cache.get(ready.cache_key)) is not None:
-            return _from_cache(hit, "exact")
-        if self.semantic_cache is not None:
-            vector = self.engine.embedder.embed_one(ready.prompt)
-            found = self.semantic_cache.get(vector, None, text=ready.prompt)
-            if found is not None:
-                return _from_cache(found.response, "semantic")
-        return None
+    def _cached(self, ready: ReadyRequest, tags: Sequence[str]) -> Completion | None:
+        """A cached answer (logged as a hit; it teaches nothing), or None."""
+        hit = self.caches.lookup(ready)
+        if hit is not None:
+            self._outcomes.log_call(None, (), tags, model=hit.model, cache=hit.cache or "")
+        return hit
 
     def _plan(self, ready: ReadyRequest, tags: frozenset[str], timeout_s: float | None) -> Any:
         if self.pacer is not None:
@@ -189,112 +199,11 @@ class Gateway:
         )
         return decision, plan
 
-    def _served(
-        self,
-        ready: ReadyRequest,
-        decision: Decision,
-        plan: AttemptPlan,
-        step: Step,
-        response: ChatResponse,
-        latency_ms: float,
-        scorer: Scorer | Literal["evaluator"] | None,
-    ) -> Completion:
-        usage, estimated = response.usage, response.usage is None
-        if usage is None:
-            usage = Usage(
-                input_tokens=decision.prompt_tokens, output_tokens=estimate_tokens(response.text)
-            )
-        cost = step.profile.cost_usd(usage.input_tokens, usage.output_tokens)
-        plan.succeeded(step, cost, latency_ms)
-        if self.pacer is not None:
-            self.pacer.observe(cost)
-        outcome = self._learn(ready, decision, plan, step, response.text, cost, latency_ms, scorer)
-        completion = Completion(
-            text=response.text,
-            model=step.profile.id,
-            cost_usd=cost,
-            latency_ms=latency_ms,
-            attempts=tuple(plan.attempts),
-            decision=decision,
-            usage=usage,
-            usage_estimated=estimated,
-            tool_calls=response.tool_calls,
-            finish_reason=response.finish_reason,
-            outcome=outcome,
-            response=response,
-        )
-        self._remember(ready, completion)
-        return completion
-
-    def _learn(
-        self,
-        ready: ReadyRequest,
-        decision: Decision,
-        plan: AttemptPlan,
-        step: Step,
-        text: str,
-        cost: float,
-        latency_ms: float,
-        scorer: Scorer | Literal["evaluator"] | None,
-    ) -> Any:
-        """Feed the outcome back: the decision's own model, or its failure then the fallback."""
-        served = step.profile.id
-        out_tokens = float(estimate_tokens(text))
-        if served != decision.model:
-            self._fail(decision, plan)
-            if scorer is not None:
-                self.engine.observe(
-                    ready.prompt,
-                    served,
-                    quality=self._score(scorer, ready.prompt, text),
-                    cost_usd=cost,
-                    latency_ms=latency_ms,
-                    output_tokens=out_tokens,
-                )
-            return None
-        if scorer is None:
-            return None
-        quality: float | None = None
-        response: str | None = text  # the engine's evaluator scores it
-        if scorer != "evaluator":
-            quality, response = self._score(scorer, ready.prompt, text), None
-        return self.engine.feedback(
-            decision,
-            quality=quality,
-            response=response,
-            cost_usd=cost,
-            latency_ms=latency_ms,
-            output_tokens=out_tokens,
-        )
-
-    def _score(self, scorer: Scorer | Literal["evaluator"], prompt: str, text: str) -> float:
-        if scorer == "evaluator":
-            return self.engine.evaluator.evaluate(prompt, text).total
-        return float(scorer(prompt, text))
-
     def _fail(self, decision: Decision, plan: AttemptPlan) -> None:
-        """The decision's own model failed (or was skipped): that is its outcome."""
-        own = [a for a in plan.attempts if a.model == decision.model]
-        error = own[-1].error if own else "not called"
-        latency = sum(a.latency_ms for a in own) or None
-        self.engine.feedback(decision, error=error or "failed", latency_ms=latency)
-
-    def _remember(self, ready: ReadyRequest, completion: Completion) -> None:
-        if not (ready.deterministic or self.cache_any) or completion.tool_calls:
-            return
-        usage = completion.usage
-        entry = CachedResponse(
-            completion.text,
-            completion.model,
-            time.time(),
-            None if usage is None else usage.input_tokens,
-            None if usage is None else usage.output_tokens,
-        )
-        if self.cache is not None:
-            self.cache.put(ready.cache_key, entry)
-        if self.semantic_cache is not None:
-            vector = self.engine.embedder.embed_one(ready.prompt)
-            self.semantic_cache.put(vector, completion.model, entry, text=ready.prompt)
+        """The call failed: the decision's own model's failure is fed back, the call logged."""
+        self._outcomes.fail(decision, plan)
+        latency = sum(a.latency_ms for a in plan.attempts)
+        self._outcomes.log_call(decision, plan.attempts, plan.tags, ok=False, latency_ms=latency)
 
     # -- sync ---------------------------------------------------------------------------------
     def complete(
@@ -318,31 +227,12 @@ class Gateway:
         """
         ready = self._ready(prompt, constraints, preset, params)
         how: Any = self.scorer if scorer is ... else scorer
-        if not stream and (hit := self._cached(ready)) is not None:
+        if not stream and (hit := self._cached(ready, tags)) is not None:
             return hit
         decision, plan = self._plan(ready, frozenset(tags), timeout_s)
         if stream:
             return CompletionStream(self, ready, decision, plan, how)
-        while (step := plan.next_step()) is not None:
-            if step.wait_s:
-                time.sleep(step.wait_s)
-            if (step := plan.admit(step)) is None:
-                continue
-            started = time.perf_counter()
-            try:
-                response = send(
-                    self.client,
-                    step.connection,
-                    ready.request,
-                    model_id=step.profile.id,
-                    deadline=step.deadline,
-                )
-            except ProviderError as exc:
-                plan.failed(step, exc, _ms(started))
-                continue
-            return self._served(ready, decision, plan, step, response, _ms(started), how)
-        self._fail(decision, plan)
-        raise plan.exhausted()
+        return serve(self, ready, decision, plan, how)
 
     # -- async --------------------------------------------------------------------------------
     async def acomplete(
@@ -361,31 +251,12 @@ class Gateway:
         `AsyncCompletionStream`."""
         ready = self._ready(prompt, constraints, preset, params)
         how: Any = self.scorer if scorer is ... else scorer
-        if not stream and (hit := self._cached(ready)) is not None:
+        if not stream and (hit := self._cached(ready, tags)) is not None:
             return hit
         decision, plan = self._plan(ready, frozenset(tags), timeout_s)
         if stream:
             return AsyncCompletionStream(self, ready, decision, plan, how)
-        while (step := plan.next_step()) is not None:
-            if step.wait_s:
-                await asyncio.sleep(step.wait_s)
-            if (step := plan.admit(step)) is None:
-                continue
-            started = time.perf_counter()
-            try:
-                response = await asend(
-                    self.async_client,
-                    step.connection,
-                    ready.request,
-                    model_id=step.profile.id,
-                    deadline=step.deadline,
-                )
-            except ProviderError as exc:
-                plan.failed(step, exc, _ms(started))
-                continue
-            return self._served(ready, decision, plan, step, response, _ms(started), how)
-        self._fail(decision, plan)
-        raise plan.exhausted()
+        return await aserve(self, ready, decision, plan, how)
 
     def check_health(self) -> dict[str, str | None]:
         """Probe the cooled-down models whose cooldown is over (see `gateway.health`)."""
@@ -406,14 +277,4 @@ class Gateway:
     # the stream classes call the transport through these, so tests can see one seam
     _stream = staticmethod(stream)
     _astream = staticmethod(astream)
-
-
-def _ms(started: float) -> float:
-    return (time.perf_counter() - started) * 1000.0
-
-
-def _from_cache(hit: CachedResponse, kind: str) -> Completion:
-    usage = None
-    if hit.input_tokens is not None and hit.output_tokens is not None:
-        usage = Usage(input_tokens=hit.input_tokens, output_tokens=hit.output_tokens)
-    return Completion(hit.text, hit.model, 0.0, 0.0, usage=usage, cache=kind)
+    _served = served  # the answer of an attempt → its Completion (also used by the streams)

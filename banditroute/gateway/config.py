@@ -39,8 +39,6 @@ gateway's tables; `Registry.load` reads the models and leaves these tables to `G
 
 from __future__ import annotations
 
-import json
-import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -48,8 +46,7 @@ from pydantic import Field
 
 from .._validation import StrictModel
 from ..constraints import Constraints
-from ..errors import InvalidInput
-from ..registry import GATEWAY_TABLES
+from ..registry import GATEWAY_TABLES, read_config
 from .breaker import CircuitBreaker
 from .budget import Budget, BudgetBook
 from .cache import ExactCache
@@ -111,15 +108,7 @@ class GatewayConfig(StrictModel):
         """Read the gateway tables of a ``.toml`` or ``.json`` registry file (None: defaults)."""
         if path is None:
             return cls()
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-            data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise InvalidInput(f"cannot read the configuration {str(path)!r}: {exc}") from None
-        if not isinstance(data, dict):
-            raise InvalidInput(f"{str(path)!r}: must hold tables")
-        return cls.from_records(data)
+        return cls.from_records(read_config(path))  # bounded, typed errors: see `read_config`
 
     def build(self, engine: Engine, **overrides: Any) -> Gateway:
         """A `Gateway` for ``engine`` as configured (keyword arguments override)."""

@@ -65,7 +65,7 @@ class ProviderError(BanditRouteError):
         retry_after_s: float | None = None,
     ) -> None:
         super().__init__(message)
-        self.message = message
+        self.message: str = self.args[0]  # secrets redacted by BanditRouteError
         self.model = model
         self.status = status
         self.retry_after_s = retry_after_s

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import Field, JsonValue, field_validator, model_validator
 
 from .._validation import StrictModel
+from ..text import clean_text
 
 __all__ = [
     "ChatRequest",
@@ -60,6 +61,11 @@ class Message(StrictModel):
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
     name: str | None = None
+
+    @field_validator("content")
+    @classmethod
+    def _clean_content(cls, value: str) -> str:
+        return clean_text(value, "content")  # lone surrogates → U+FFFD (banditroute.text)
 
     @model_validator(mode="after")
     def _check_tool_fields(self) -> Message:
@@ -190,6 +196,11 @@ class ChatResponse(StrictModel):
     usage: Usage | None = None
     provider_model: str | None = None
 
+    @field_validator("text")
+    @classmethod
+    def _clean_text(cls, value: str) -> str:
+        return clean_text(value, "text")  # lone surrogates → U+FFFD (banditroute.text)
+
 
 class StreamChunk(StrictModel):
     """One piece of a streamed answer.
@@ -204,6 +215,11 @@ class StreamChunk(StrictModel):
     finish_reason: str | None = None
     usage: Usage | None = None
     provider_model: str | None = None
+
+    @field_validator("text")
+    @classmethod
+    def _clean_text(cls, value: str) -> str:
+        return clean_text(value, "text")  # lone surrogates → U+FFFD (banditroute.text)
 
     @property
     def done(self) -> bool:

@@ -61,6 +61,10 @@ class _StreamState:
         tokens = self.decision.prompt_tokens + max(1, len(text) // 4)
         cost = step.profile.cost_usd(self.decision.prompt_tokens, tokens)
         self.plan.succeeded(step, cost, 0.0)
+        plan, model = self.plan, step.profile.id
+        self.gateway._outcomes.log_call(
+            self.decision, plan.attempts, plan.tags, model=model, cost_usd=cost
+        )
 
     def _exhausted(self) -> ProviderError | Exception:
         self.gateway._fail(self.decision, self.plan)

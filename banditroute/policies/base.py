@@ -17,9 +17,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import StateFileError, check_number, invalid
+from ..errors import StateFileError, check_number, check_seed, invalid
 from ..linear import RidgeArms
 from ..params import Configurable
+from ..untrusted import as_int, as_str, as_table, float_array
 
 __all__ = ["Policy", "PolicyState"]
 
@@ -86,6 +87,8 @@ class Policy(Configurable, ABC):
         seed: int | None = None,
     ) -> None:
         self._ridge = RidgeArms(prior_quality, intercept_precision, prior_precision)
+        if not isinstance(pooled_prior, bool | np.bool_):
+            raise invalid("pooled_prior", pooled_prior, "True or False")
         self.prior_quality = float(prior_quality)
         self.prior_precision = float(prior_precision)
         self.intercept_precision = float(intercept_precision)
@@ -95,7 +98,7 @@ class Policy(Configurable, ABC):
         )
         self.pooled_prior = bool(pooled_prior)
         self.discount = check_number("discount", discount, 0, 1, above=True)
-        self.seed = seed
+        self.seed = check_seed(seed)
         self._quality_sum = 0.0  # over all models, for the pooled prior
         self._quality_count = 0
         self._rng = np.random.default_rng(seed)
@@ -103,8 +106,8 @@ class Policy(Configurable, ABC):
 
     def reseed(self, seed: int | None) -> None:
         """Restart the policy's own random generator from ``seed`` (the engine's seed)."""
-        self.seed = seed
-        self._rng = np.random.default_rng(seed)
+        self.seed = check_seed(seed)
+        self._rng = np.random.default_rng(self.seed)
 
     # -- arms -------------------------------------------------------------------------------
     @property
@@ -229,6 +232,11 @@ class Policy(Configurable, ABC):
             self._ridge.shift_prior_intercept(pooled - self._ridge.prior_intercept)
         return self
 
+    @property
+    def context_dim(self) -> int | None:
+        """Length of the context vectors learned from (None before the first)."""
+        return self._ridge.dim
+
     def counts(self) -> dict[str, int]:
         """Number of updates per model since its last reset."""
         return {a: int(self._ridge.counts[i]) for a, i in self._ridge.index.items()}
@@ -244,22 +252,46 @@ class Policy(Configurable, ABC):
         return PolicyState(self.arms, arrays, dict(self._rng.bit_generator.state))
 
     def set_state(self, state: PolicyState) -> None:
-        """Restore what `get_state` returned (shapes are checked)."""
-        self._ridge.load_arrays(state.arms, state.arrays, "quality_")
-        sse = np.asarray(state.arrays["quality_sse"], dtype=np.float64)
-        if sse.shape != (len(state.arms),):
-            raise StateFileError("saved quality_sse has the wrong shape")
+        """Restore what `get_state` returned; `StateFileError` names the first field of the wrong
+        type or shape, with infinite or NaN values, or out of range."""
+        arms = state.arms if isinstance(state.arms, list) else None
+        if (
+            arms is None
+            or not all(isinstance(a, str) and a for a in arms)
+            or len(set(arms)) < len(arms)
+        ):
+            raise StateFileError(
+                f"saved policy_arms == {state.arms!r:.80}, must be distinct model ids"
+            )
+        sse = float_array("quality_sse", state.arrays, (len(arms),), low=0.0)
+        pooled = float_array("quality_pooled", state.arrays, (3,))
+        if pooled[1] < 0 or pooled[1] != round(pooled[1]):
+            raise StateFileError("saved array 'quality_pooled' has a count that is not an int >= 0")
+        rng_state = _checked_rng_state(state.rng_state)
+        self._ridge.load_arrays(arms, state.arrays, "quality_")
         self._sse = sse
-        pooled = np.asarray(state.arrays["quality_pooled"], dtype=np.float64)
-        if pooled.shape != (3,):
-            raise StateFileError("saved quality_pooled has the wrong shape")
         self._quality_sum, self._quality_count = float(pooled[0]), int(pooled[1])
         self._ridge.prior_intercept = float(pooled[2])
         try:
-            self._rng.bit_generator.state = state.rng_state
-        except (TypeError, ValueError, KeyError) as exc:
-            raise StateFileError(f"policy random-generator state is invalid: {exc}") from None
+            self._rng.bit_generator.state = rng_state
+        except (TypeError, ValueError, KeyError, OverflowError) as exc:
+            raise StateFileError(f"saved rng_state is invalid: {exc}") from None
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
+
+
+def _checked_rng_state(saved: object) -> dict[str, Any]:
+    """A saved PCG64 state (what `numpy.random.default_rng` uses), every field checked."""
+    state = as_table("rng_state", saved, ("bit_generator", "state", "has_uint32", "uinteger"))
+    if as_str("rng_state.bit_generator", state["bit_generator"]) != "PCG64":
+        raise StateFileError(
+            f"saved rng_state.bit_generator == {state['bit_generator']!r:.40}, must be 'PCG64'"
+        )
+    inner = as_table("rng_state.state", state["state"], ("state", "inc"))
+    for key in ("state", "inc"):
+        as_int(f"rng_state.state.{key}", inner[key], 0, 2**128 - 1)
+    as_int("rng_state.has_uint32", state["has_uint32"], 0, 1)
+    as_int("rng_state.uinteger", state["uinteger"], 0, 2**32 - 1)
+    return state

@@ -17,6 +17,9 @@ is reported as ``LoadedLog.dropped_missing_quality``.
 
 .pkl files are unpickled with pandas: only load pickles you trust.
 
+A file that cannot be read (missing, a folder, empty, not CSV / Parquet, a cell that should be
+a number and is not, missing columns) is `InvalidInput` naming the file and what is wrong.
+
 >>> import pandas as pd, tempfile, pathlib
 >>> folder = pathlib.Path(tempfile.mkdtemp())
 >>> pd.DataFrame({"prompt_id": [1, 1, 2, 2], "prompt": ["a", "a", "b", "b"],
@@ -30,7 +33,7 @@ is reported as ``LoadedLog.dropped_missing_quality``.
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +45,7 @@ from ..features import estimate_tokens
 from ..outcome_log import OutcomeLog
 from ..registry import Registry
 
-__all__ = ["LoadedLog", "load_logs", "read_table"]
+__all__ = ["LoadedLog", "load_logs", "read_frame", "read_table"]
 
 COST_SUFFIX = "|total_cost"
 RESPONSE_SUFFIX = "|model_response"
@@ -55,22 +58,68 @@ class LoadedLog:
     sources: tuple[str, ...]
 
 
-def read_table(path: Path) -> Any:
-    """A pandas DataFrame from .csv, .parquet or .pkl."""
+def read_frame(path: str | Path, reader: Callable[[Path], Any], kind: str) -> Any:
+    """``reader(path)`` as a DataFrame; `InvalidInput` for a file that is missing, a folder,
+    empty or unreadable as ``kind`` (e.g. "CSV"), or whose column names repeat."""
     import pandas as pd
 
-    suffix = path.suffix.lower()
+    path = Path(path)
+    if path.is_dir():
+        raise InvalidInput(f"log file {str(path)!r} is a folder, not a file")
     if not path.is_file():
         raise InvalidInput(f"log file {str(path)!r} does not exist")
-    if suffix == ".csv":
-        frame = pd.read_csv(path)
-    elif suffix == ".parquet":
-        frame = pd.read_parquet(path)
-    elif suffix in (".pkl", ".pickle"):
-        frame = pd.read_pickle(path)
-    else:
+    if path.stat().st_size == 0:
+        raise InvalidInput(f"{path.name}: the file is empty")
+    try:
+        frame = reader(path)
+    except MemoryError:
+        raise
+    except Exception as exc:  # any parser failure on a file we do not control
+        detail = " ".join(str(exc).split())[:200]
+        raise InvalidInput(
+            f"{path.name}: cannot be read as {kind} ({type(exc).__name__}: {detail})"
+        ) from None
+    if not isinstance(frame, pd.DataFrame):
+        raise InvalidInput(f"{path.name}: holds a {type(frame).__name__}, not a table")
+    if frame.columns.duplicated().any():
+        repeated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+        raise InvalidInput(f"{path.name}: column names appear twice: {repeated[:5]}")
+    return frame
+
+
+def read_table(path: Path) -> Any:
+    """A pandas DataFrame from .csv, .parquet or .pkl (`InvalidInput` when unreadable)."""
+    import pandas as pd
+
+    readers: dict[str, tuple[Callable[[Path], Any], str]] = {
+        ".csv": (pd.read_csv, "CSV"),
+        ".parquet": (pd.read_parquet, "Parquet"),
+        ".pkl": (pd.read_pickle, "a pickled DataFrame"),
+        ".pickle": (pd.read_pickle, "a pickled DataFrame"),
+    }
+    path = Path(path)
+    if path.suffix.lower() not in readers:
         raise InvalidInput(f"log file == {str(path)!r}, must end in .csv, .parquet or .pkl")
+    frame = read_frame(path, *readers[path.suffix.lower()])
     return frame.drop(columns=[c for c in frame.columns if str(c).startswith("Unnamed")])
+
+
+def _numbers(frame: Any, columns: Sequence[str], source: str) -> None:
+    """Convert the columns to float in place; `InvalidInput` naming the first cell that is
+    not a number (empty cells are missing values, not errors)."""
+    import pandas as pd
+
+    for column in columns:
+        raw = frame[column]
+        values = pd.to_numeric(raw, errors="coerce")
+        bad = (values.isna() & raw.notna()).to_numpy()
+        if bad.any():
+            row = int(bad.nonzero()[0][0])
+            cell = " ".join(str(raw.iloc[row]).split())[:40]
+            raise InvalidInput(
+                f"{source}: column {column!r} must hold numbers; data row {row + 1} holds {cell!r}"
+            )
+        frame[column] = values.astype(float)
 
 
 def unpack_text(cell: object) -> str:
@@ -102,6 +151,8 @@ def _wide(frame: Any, source: str) -> tuple[OutcomeLog, int]:
             f"{source}: not a RouterBench wide table (needs prompt, <model> and "
             f"<model>|total_cost columns; missing quality columns: {missing})"
         )
+    frame = frame.copy()
+    _numbers(frame, [*models, *(m + COST_SUFFIX for m in models)], source)
     quality = frame[models].to_numpy(dtype=float)
     cost = frame[[m + COST_SUFFIX for m in models]].to_numpy(dtype=float)
     keep = np.isfinite(quality).all(axis=1) & np.isfinite(cost).all(axis=1)
@@ -126,6 +177,10 @@ def _long(frame: Any, source: str, registry: Registry | None) -> tuple[OutcomeLo
     if not need <= set(frame.columns):
         raise InvalidInput(f"{source}: a long table needs columns {sorted(need)}")
     frame = frame.copy()
+    if frame["model"].isna().any() or frame["prompt_id"].isna().any():
+        raise InvalidInput(f"{source}: columns 'model' and 'prompt_id' must have no empty cells")
+    numeric = ["quality", "cost_usd", "latency_ms", "output_tokens"]
+    _numbers(frame, [c for c in numeric if c in frame.columns], source)
     frame["prompt_id"] = frame["prompt_id"].astype(str)
     models = sorted(frame["model"].astype(str).unique())
     if "cost_usd" not in frame.columns:

@@ -4,9 +4,10 @@ Five intents are recognised by keywords (no LLM): the best model for a kind of p
 that degraded, spend (by model, optionally on a kind of prompt), a comparison of two models,
 and decisions on prompts like a given text; each is one entry of `INTENTS` (the words that ask
 for it, the model ids it needs, its handler). Parameters come from the text (`.phrases`): a time
-range ("today", "last month", "past 3 weeks", "since 2026-10-01"), model ids the log knows, and
-the kind of prompt, which is embedded and matched to decisions by vector search. User text never
-enters a filter string: filters hold only numbers and model ids taken from the log itself.
+range ("today", "last month", "past 3 weeks", "since 2026-10-01", "before 2026-11-01"; a date
+that does not exist is `InvalidInput`), model ids the log knows, and the kind of prompt, which
+is embedded and matched to decisions by vector search. User text never enters a filter string:
+filters hold only numbers and model ids taken from the log itself.
 
 >>> from datetime import datetime, timezone
 >>> from banditroute.store.ask import parse_question
@@ -19,17 +20,21 @@ enters a filter string: filters hold only numbers and model ids taken from the l
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, NamedTuple
 
+import numpy as np
 import pandas as pd
 
-from ..errors import invalid
+from ..errors import StoreError, invalid
 from ..features import Embedder
+from ..text import clean_text
 from .decision_store import DecisionStore, quote
+from .per_model import per_model
 from .phrases import named_models, time_range, topic
 from .search import filtered_decisions, nearest_decisions, search_prompts
 
@@ -38,6 +43,7 @@ __all__ = ["INTENTS", "Answer", "Asked", "IntentSpec", "Question", "ask", "parse
 Intent = Literal["best_model", "degraded", "spend", "compare", "similar"]
 
 MAX_ROWS = 1_000_000  #: most rows aggregated by a question that names no kind of prompt
+MAX_EVIDENCE = 100_000  #: most nearest decisions a question may ask for
 
 
 class Question(NamedTuple):
@@ -113,38 +119,9 @@ def _where(q: Question, models: Sequence[str] = (), outcome: bool = True) -> str
     return " AND ".join(parts) or None
 
 
-def _per_model(rows: pd.DataFrame, z: float = 1.645) -> pd.DataFrame:
-    """n, mean quality, cost and latency per model, ranked by the lower 90% bound of the mean.
-
-    The bound (mean − z·sd/√n, the sd shrunk toward the pooled one) keeps a model seen on a
-    handful of lucky prompts from outranking one measured on hundreds: the log holds only the
-    chosen model's outcome, so rarely chosen models have little evidence.
-    """
-    if rows.empty:
-        return pd.DataFrame(columns=["model", "n", "quality", "quality_lower_90", "cost_usd"])
-    pooled_var = float(rows["quality"].var(ddof=0)) if len(rows) > 1 else 0.25
-    deviation = rows["quality"] - rows.groupby("model")["quality"].transform("mean")
-    table = (
-        rows.assign(squares=deviation**2)
-        .groupby("model")
-        .agg(
-            n=("id", "size"),
-            quality=("quality", "mean"),
-            squares=("squares", "sum"),
-            cost_usd=("cost_usd", "mean"),
-            latency_ms=("latency_ms", "mean"),
-        )
-        .reset_index()
-    )
-    variance = (table["squares"] + 2 * pooled_var) / (table["n"] - 1 + 2)
-    table["quality_lower_90"] = table["quality"] - z * (variance / table["n"]) ** 0.5
-    table = table.drop(columns="squares")[
-        ["model", "n", "quality", "quality_lower_90", "cost_usd", "latency_ms"]
-    ]
-    return table.sort_values("quality_lower_90", ascending=False).reset_index(drop=True)
-
-
 def _span(q: Question) -> str:
+    if q.since is None and q.until is not None:
+        return f"before {datetime.fromtimestamp(q.until, UTC):%Y-%m-%d %H:%M} UTC"
     if q.since is None:
         return "over the whole log"
     start = datetime.fromtimestamp(q.since, UTC).strftime("%Y-%m-%d %H:%M")
@@ -157,7 +134,9 @@ def _on(q: Question) -> str:
 
 
 def _has_fts(store: DecisionStore) -> bool:
-    return any(i.index_type == "FTS" for i in store.table("decisions").list_indices())
+    return store.has_table("decisions") and any(
+        i.index_type == "FTS" for i in store.table("decisions").list_indices()
+    )
 
 
 def _outcomes(a: Asked, models: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -168,7 +147,7 @@ def _outcomes(a: Asked, models: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.Da
         rows = nearest_decisions(a.store, vector, a.evidence, where)
     else:
         rows = filtered_decisions(a.store, where, limit=MAX_ROWS)  # no kind of prompt: all rows
-    return rows, _per_model(rows)
+    return rows, per_model(rows)
 
 
 def _no_outcomes(q: Question, table: pd.DataFrame, rows: pd.DataFrame) -> Answer:
@@ -283,7 +262,10 @@ def parse_question(text: str, known_models: Sequence[str], now: datetime | None 
     """Recognise the intent (see `INTENTS`) and extract its parameters."""
     if not isinstance(text, str) or not text.strip():
         raise invalid("question", text, "a non-blank question")
-    now = now or datetime.now(UTC)
+    if now is not None and not isinstance(now, datetime):
+        raise invalid("now", now, "a datetime")
+    now = datetime.now(UTC) if now is None else now
+    now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)  # naive: taken as UTC
     lowered = " ".join(text.lower().split())[:500]
     since, until, rest = time_range(lowered, now)
     models, rest = named_models(rest, known_models)
@@ -302,8 +284,23 @@ def ask(
 ) -> Answer:
     """Answer a question from the decision log (see the module docstring for what is understood).
 
-    ``evidence`` is how many decisions nearest to the asked-about kind of prompt are used.
+    ``evidence`` is how many decisions nearest to the asked-about kind of prompt are used (an
+    int from 1 to `MAX_EVIDENCE`). Bad input is `InvalidInput`; a log that cannot be read is
+    `StoreError`. What is still queued is written first when the store allows (a failing write
+    is logged and the question answered from what is on disk).
     """
-    store.flush()
+    if not isinstance(store, DecisionStore):
+        raise invalid("store", store, "a DecisionStore (e.g. DecisionStore(path, read_only=True))")
+    if not callable(getattr(embedder, "embed", None)):
+        raise invalid("embedder", embedder, "an Embedder (with an embed method)")
+    if isinstance(evidence, bool) or not isinstance(evidence, int | np.integer):
+        raise invalid("evidence", evidence, f"an int from 1 to {MAX_EVIDENCE}")
+    if not 1 <= evidence <= MAX_EVIDENCE:
+        raise invalid("evidence", evidence, f"an int from 1 to {MAX_EVIDENCE}")
+    question = clean_text(question, "question")  # lone surrogates → U+FFFD
+    if not store.read_only:
+        with contextlib.suppress(StoreError):  # logged by the writer; the rows stay queued
+            store.flush()
     q = parse_question(question, store.models(), now)
-    return INTENTS[q.intent].handler(Asked(store, q, embedder, evidence))
+    with store.reading():
+        return INTENTS[q.intent].handler(Asked(store, q, embedder, int(evidence)))

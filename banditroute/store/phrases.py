@@ -10,6 +10,10 @@ the kind of prompt it is about. No LLM: regular expressions over the lower-cased
 ('claude-v2', 'gpt-3.5-turbo-1106')
 >>> topic("which model is best for python code?")
 'python code'
+>>> time_range("spend since 2026-13-45", now)
+Traceback (most recent call last):
+...
+banditroute.errors.InvalidInput: date '2026-13-45' in the question is not a YYYY-MM-DD date
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+
+from ..errors import InvalidInput
 
 __all__ = ["named_models", "time_range", "topic"]
 
@@ -27,7 +33,8 @@ _STOP = re.compile(
     r"vs\.?|versus|against|degraded|cost|costs|router|routed|prompts? like|total|by|per|all|"
     r"overall|much|many)\b"
 )
-_DATE = r"(\d{4}-\d{2}-\d{2})"
+_DATE = r"([0-9]+-[0-9]+-[0-9]+)"  # anything date-like: checked by `_day`
+_MAX_DIGITS = 9  # "last N days": larger N is refused before it is converted
 
 
 def _month_start(day: datetime, back: int = 0) -> datetime:
@@ -38,8 +45,64 @@ def _month_start(day: datetime, back: int = 0) -> datetime:
     )  # fmt: skip
 
 
+def _day(text: str) -> datetime:
+    """Midnight UTC of a ``YYYY-MM-DD`` date of the question (`InvalidInput` if it is none)."""
+    match = re.fullmatch(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})", text)
+    try:
+        if match is None:
+            raise ValueError(text)
+        year, month, day = (int(g) for g in match.groups())
+        return datetime(year, month, day, tzinfo=UTC)
+    except ValueError:
+        raise InvalidInput(f"date {text!r} in the question is not a YYYY-MM-DD date") from None
+
+
+def _next_day(day: datetime) -> datetime:
+    try:
+        return day + timedelta(days=1)
+    except OverflowError:
+        return datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)  # the last second datetime shows
+
+
+def _span_start(now: datetime, number: str, unit: str) -> datetime:
+    """``now`` minus ``number`` units (`InvalidInput` for 0 or a span reaching before year 1)."""
+    phrase = f"the last {number} {unit}s"
+    too_far = InvalidInput(f"{phrase} in the question reach back before the year 1")
+    if len(number.lstrip("0")) > _MAX_DIGITS:
+        raise too_far
+    if int(number) == 0:
+        raise InvalidInput(f"{phrase} in the question: give a number of {unit}s from 1 on")
+    try:
+        return now - timedelta(days=int(number) * _UNITS[unit])
+    except OverflowError:
+        raise too_far from None
+
+
+def _dated(text: str, now: datetime) -> tuple[datetime | None, datetime, str] | None:
+    """A range given by dates: "between A and B", "since/after/from A", "before/until B"."""
+    between = re.search(rf"\bbetween\s+{_DATE}\s+and\s+{_DATE}", text)
+    if between:
+        first, last = _day(between.group(1)), _next_day(_day(between.group(2)))
+        return first, last, text.replace(between.group(0), " ")
+    start_match = re.search(rf"\b(since|after|from)\s+{_DATE}", text)
+    end_match = re.search(rf"\b(before|until|till)\s+{_DATE}", text)
+    if not (start_match or end_match):
+        return None
+    start: datetime | None = None
+    end: datetime | None = None
+    if start_match:
+        start = _day(start_match.group(2))
+        start = _next_day(start) if start_match.group(1) == "after" else start
+        text = text.replace(start_match.group(0), " ")
+    if end_match:
+        end = _day(end_match.group(2))
+        text = text.replace(end_match.group(0), " ")
+    return start, now if end is None else end, text
+
+
 def time_range(text: str, now: datetime) -> tuple[float | None, float | None, str]:
-    """(since, until, text without the time phrase)."""
+    """(since, until, text without the time phrase); `InvalidInput` for a date that does not
+    exist, a span reaching before the year 1, or a range that ends before it starts."""
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     monday = midnight - timedelta(days=midnight.weekday())
     fixed = {
@@ -54,27 +117,19 @@ def time_range(text: str, now: datetime) -> tuple[float | None, float | None, st
     for pattern, (start, end) in fixed.items():
         if re.search(pattern, text):
             return start.timestamp(), end.timestamp(), re.sub(pattern, " ", text)
-    span = re.search(r"\b(?:last|past|previous)\s+(\d+)\s+(hour|day|week|month|year)s?\b", text)
+    span = re.search(r"\b(?:last|past|previous)\s+([0-9]+)\s+(hour|day|week|month|year)s?\b", text)
     if span:
-        days = int(span.group(1)) * _UNITS[span.group(2)]
-        return (
-            (now - timedelta(days=days)).timestamp(),
-            now.timestamp(),
-            text.replace(span.group(0), " "),
+        start = _span_start(now, span.group(1), span.group(2))
+        return start.timestamp(), now.timestamp(), text.replace(span.group(0), " ")
+    dated = _dated(text, now)
+    if dated is None:
+        return None, None, text
+    begin, end, rest = dated
+    if begin is not None and begin > end:
+        raise InvalidInput(
+            f"the question's time range starts after it ends ({begin:%Y-%m-%d} > {end:%Y-%m-%d})"
         )
-    between = re.search(rf"\bbetween\s+{_DATE}\s+and\s+{_DATE}", text)
-    if between:
-        start, end = (datetime.fromisoformat(g).replace(tzinfo=UTC) for g in between.groups())
-        return (
-            start.timestamp(),
-            (end + timedelta(days=1)).timestamp(),
-            text.replace(between.group(0), " "),
-        )
-    since = re.search(rf"\bsince\s+{_DATE}", text)
-    if since:
-        start = datetime.fromisoformat(since.group(1)).replace(tzinfo=UTC)
-        return start.timestamp(), now.timestamp(), text.replace(since.group(0), " ")
-    return None, None, text
+    return None if begin is None else begin.timestamp(), end.timestamp(), rest
 
 
 def named_models(text: str, known: Sequence[str]) -> tuple[tuple[str, ...], str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-__all__ = ["SCHEMA_VERSION", "decision_schema", "drift_schema", "registry_schema"]
+__all__ = ["SCHEMA_VERSION", "calls_schema", "decision_schema", "drift_schema", "registry_schema"]
 
 SCHEMA_VERSION = 1
 
@@ -69,5 +69,24 @@ def drift_schema() -> pa.Schema:
             ("signal", pa.string()),
             ("mean_before", pa.float64()),
             ("mean_after", pa.float64()),
+        ]
+    )
+
+
+def calls_schema() -> pa.Schema:
+    """One row per gateway call that ended: served, failed or a cache hit (see `CallRecord`)."""
+    return pa.schema(
+        [
+            ("call_id", pa.string()),
+            ("ts", pa.float64()),  # seconds since the epoch, UTC
+            ("decision_id", pa.string()),  # "" for a cache hit
+            ("model", pa.string()),  # the model served, "" when none answered
+            ("cache", pa.string()),  # "", "exact" or "semantic"
+            ("ok", pa.bool_()),
+            ("cost_usd", pa.float64()),
+            ("latency_ms", pa.float64()),
+            ("n_attempts", pa.int64()),
+            ("attempts", pa.string()),  # JSON list of {model, error, latency_ms, status}
+            ("tags", pa.string()),  # JSON list
         ]
     )

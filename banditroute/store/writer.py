@@ -3,8 +3,14 @@ background thread.
 
 A decision waits for its outcome (up to ``outcome_wait_s``) so that most rows are written once,
 complete; an outcome arriving after its decision was written becomes an update. Recording only
-appends to memory under a lock; rows are built by the writer, off the caller's hot path. A
-failed write puts everything back for the next attempt.
+appends to memory under a lock; rows are built by the writer, off the caller's hot path.
+
+A broken store (folder deleted, read-only, disk full) never blocks or fails the caller: a failed
+write raises `StoreError` from `write` / `flush`, logs a warning (logger ``banditroute.store``)
+and keeps every row queued; the background thread tries again with exponential back-off.
+At most ``max_queued`` rows wait in memory (beyond it the oldest are dropped and counted). A
+row whose data can never be stored is dropped and counted without holding up the others.
+`close` retries for at most ``close_timeout_s`` and then logs how many rows were lost.
 
 >>> import tempfile
 >>> from banditroute.store.tables import Tables
@@ -16,16 +22,18 @@ failed write puts everything back for the next attempt.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections import OrderedDict
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..text import clean_text, scrub
+from .call_record import CallRecord, call_row
+from .queues import Queued
 from .redact import Redactor, redact_secrets
-from .tables import Tables, is_decision_id, quote
+from .retry import check_count
+from .tables import Tables
+from .write_loop import WriteLoop
 
 if TYPE_CHECKING:
     from ..constraints import Constraints
@@ -36,31 +44,19 @@ if TYPE_CHECKING:
 __all__ = ["Queued", "Writer", "outcome_values"]
 
 
-@dataclass(slots=True)
-class Queued:
-    """A decision waiting in memory for its outcome and for the writer."""
-
-    decision: Decision
-    embedding: np.ndarray
-    prompt: str | None
-    constraints: Constraints | None
-    time: float
-    outcome: Outcome | None = None
-
-
 def outcome_values(outcome: Outcome) -> dict[str, Any]:
-    """The outcome columns of a decision row."""
+    """The outcome columns of a decision row (the error string cleaned and redacted)."""
     return {
         "has_outcome": True,
         "quality": outcome.quality,
         "cost_usd": outcome.cost_usd,
         "latency_ms": outcome.latency_ms,
         "reward": outcome.reward,
-        "error": outcome.error,
+        "error": scrub(outcome.error),
     }
 
 
-class Writer:
+class Writer(WriteLoop):
     """Queues of decisions, outcomes, drift events and registry snapshots, and their writing.
 
     Parameters
@@ -74,6 +70,14 @@ class Writer:
         and keep a decision waiting for its outcome this long.
     background : bool
         Start the background thread (False: nothing is written until `write`).
+    max_queued : int
+        Most rows kept in memory while the store cannot be written; beyond it the oldest are
+        dropped and counted (`WriterStats.dropped_rows`).
+    retry_max_s : float
+        Longest back-off between two attempts of the background thread on a failing store
+        (the first wait is ``flush_interval_s``, then doubles).
+    close_timeout_s : float
+        How long `close` keeps trying to write what is queued before giving up.
     """
 
     def __init__(
@@ -84,27 +88,21 @@ class Writer:
         flush_interval_s: float = 2.0,
         outcome_wait_s: float = 30.0,
         background: bool = True,
+        max_queued: int = 100_000,
+        retry_max_s: float = 60.0,
+        close_timeout_s: float = 3.0,
     ) -> None:
-        self.tables = tables
+        super().__init__(
+            tables, max_queued, flush_interval_s, outcome_wait_s, retry_max_s, close_timeout_s
+        )
         self.redact = redact
-        self.flush_rows = flush_rows
-        self.flush_interval_s = flush_interval_s
-        self.outcome_wait_s = outcome_wait_s
-        self._waiting: OrderedDict[str, Queued] = OrderedDict()  # decisions sans outcome
-        self._ready: list[Queued] = []
-        self._late: list[Outcome] = []
-        self._written: set[str] = set()  # ids written without an outcome (recent)
-        self._other: dict[str, list[dict[str, Any]]] = {"registry": [], "drift": []}
-        self.lock = threading.Lock()  #: guards the queues and `models_seen`
-        self._write_lock = threading.Lock()
-        self._wake = threading.Event()
-        self.closed = False
-        self.models_seen: set[str] | None = None  # model ids in the log, read lazily
-        self._snapshot = tables.next_snapshot()
-        self._thread: threading.Thread | None = None
+        self.flush_rows = check_count("flush_rows", flush_rows)
+        try:
+            self._snapshot = tables.next_snapshot() if not tables.read_only else 0
+        except Exception as exc:
+            raise tables.failed(exc) from exc
         if background:
-            self._thread = threading.Thread(target=self._run, name="banditroute-store", daemon=True)
-            self._thread.start()
+            self.start()
 
     # -- recording (cheap: appends to memory) ----------------------------------------------
     def record_decision(
@@ -119,8 +117,10 @@ class Writer:
         queued = Queued(decision, embedding, prompt, constraints, time.time() if at is None else at)
         with self.lock:
             self._waiting[decision.id] = queued
-            if len(self._waiting) + len(self._ready) >= self.flush_rows:
+            dropped = self._trim()
+            if len(self._waiting) + len(self._ready) >= self.flush_rows and self._backoff.due():
                 self._wake.set()
+        self._report_dropped(dropped)
 
     def record_outcome(self, outcome: Outcome) -> None:
         """Attach an outcome to its decision (before or after the decision row was written)."""
@@ -131,11 +131,24 @@ class Writer:
                 self._ready.append(queued)
             elif outcome.decision_id in self._written:
                 self._late.append(outcome)
+            dropped = self._trim()
+        self._report_dropped(dropped)
 
     def record_drift(self, event: DriftEvent, event_id: str) -> None:
         """Queue a drift event."""
+        row = scrub({"id": event_id, **vars(event), "signal": event.signal})
         with self.lock:
-            self._other["drift"].append({"id": event_id, **vars(event), "signal": event.signal})
+            self._other["drift"].append(row)
+            dropped = self._trim()
+        self._report_dropped(dropped)
+
+    def record_call(self, record: CallRecord) -> None:
+        """Queue a finished gateway call (its error strings redacted like prompts)."""
+        row = scrub(call_row(record, self._kept))
+        with self.lock:
+            self._other["calls"].append(row)
+            dropped = self._trim()
+        self._report_dropped(dropped)
 
     def record_registry(self, registry: Registry, change: str) -> None:
         """Queue a snapshot of every model's profile."""
@@ -144,93 +157,59 @@ class Writer:
             snapshot, self._snapshot = self._snapshot, self._snapshot + 1
             for model in registry.to_records()["model"]:
                 self._other["registry"].append(
-                    {
-                        "time": now,
-                        "snapshot": snapshot,
-                        "model": model["id"],
-                        "profile": json.dumps(model),
-                        "change": change,
-                    }
+                    scrub(
+                        {
+                            "time": now,
+                            "snapshot": snapshot,
+                            "model": model["id"],
+                            "profile": json.dumps(scrub(model)),
+                            "change": change,
+                        }
+                    )
                 )
+            dropped = self._trim()
+        self._report_dropped(dropped)
 
     # -- writing -----------------------------------------------------------------------------
+    def _kept(self, text: str) -> str | None:
+        """What the ``redact`` hook keeps of a text, as UTF-8-safe text; None when it keeps
+        nothing, returns a non-string or raises (a bad hook must not block the log)."""
+        try:
+            kept = self.redact(clean_text(text, "text"))
+            return None if kept is None else clean_text(kept, "text")
+        except Exception:
+            return None
+
     def _row(self, q: Queued) -> dict[str, Any]:
-        """The table row of a queued decision (built in the writer, off the hot path)."""
+        """The table row of a queued decision (built in the writer, off the hot path). Every
+        free-text value is cleaned and redacted (`banditroute.text.scrub`); the prompt goes
+        through the ``redact`` hook instead."""
         d, o = q.decision, q.outcome
-        return {
-            "id": d.id,
-            "time": float(q.time),
-            "prompt": None if q.prompt is None else self.redact(q.prompt),
-            "embedding": q.embedding,
-            "constraints": None
-            if q.constraints is None
-            else q.constraints.model_dump_json(exclude_defaults=True),
-            "model": d.model,
-            "fallbacks": list(d.fallbacks),
-            "propensity": d.propensity,
-            "policy": d.policy,
-            "prompt_tokens": d.prompt_tokens,
-            "expected_quality": d.expected_quality,
-            "expected_cost_usd": d.expected_cost_usd,
-            "expected_latency_ms": d.expected_latency_ms,
-            "candidates": [c.model for c in d.candidates],
-            "candidate_quality": [c.expected_quality for c in d.candidates],
-            **(outcome_values(o) if o is not None else {"has_outcome": False}),
-        }
+        row = self._values(q, d, o)
+        row["prompt"] = None if q.prompt is None else self._kept(q.prompt)
+        return row
 
-    def _run(self) -> None:
-        while not self.closed:
-            self._wake.wait(self.flush_interval_s)
-            self._wake.clear()
-            try:
-                self.write(everything=False)
-            except Exception:  # the writer must not die; the rows stay queued for the next try
-                time.sleep(self.flush_interval_s)
-
-    def write(self, everything: bool) -> None:
-        """Write what is due (``everything``: also decisions still waiting for an outcome)."""
-        with self._write_lock:
-            with self.lock:
-                cutoff = time.time() - self.outcome_wait_s
-                stale = [k for k, q in self._waiting.items() if everything or q.time < cutoff]
-                queued = self._ready + [self._waiting.pop(k) for k in stale]
-                late, other = self._late, self._other
-                self._ready, self._late = [], []
-                self._other = {"registry": [], "drift": []}
-            try:
-                rows = [self._row(q) for q in queued]
-                if rows:
-                    self.tables.add_decisions(rows)
-                for name, batch in other.items():
-                    if batch:
-                        self.tables.add_rows(name, batch)
-                for outcome in late:
-                    if is_decision_id(outcome.decision_id):
-                        self.tables.get("decisions").update(
-                            where=f"id = {quote(outcome.decision_id)}",
-                            values=outcome_values(outcome),
-                        )
-            except Exception:
-                with self.lock:  # put everything back: nothing is lost on a failed write
-                    self._ready = queued + self._ready
-                    self._late = late + self._late
-                    for name, batch in other.items():
-                        self._other[name] = batch + self._other[name]
-                raise
-            with self.lock:
-                if self.models_seen is not None:
-                    self.models_seen.update(q.decision.model for q in queued)
-                    self.models_seen.update(r["model"] for r in other["registry"])
-                self._written.update(q.decision.id for q in queued if q.outcome is None)
-                if len(self._written) > 1_000_000:
-                    self._written.clear()
-
-    def close(self) -> None:
-        """Stop the background thread and write everything (idempotent)."""
-        if self.closed:
-            return
-        self.closed = True
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self.write(everything=True)
+    def _values(self, q: Queued, d: Decision, o: Outcome | None) -> dict[str, Any]:
+        constraints = None
+        if q.constraints is not None:
+            dumped = scrub(q.constraints.model_dump(mode="json", exclude_defaults=True))
+            constraints = json.dumps(dumped, separators=(",", ":"), ensure_ascii=False)
+        return scrub(
+            {
+                "id": d.id,
+                "time": float(q.time),
+                "embedding": q.embedding,
+                "constraints": constraints,
+                "model": d.model,
+                "fallbacks": list(d.fallbacks),
+                "propensity": d.propensity,
+                "policy": d.policy,
+                "prompt_tokens": d.prompt_tokens,
+                "expected_quality": d.expected_quality,
+                "expected_cost_usd": d.expected_cost_usd,
+                "expected_latency_ms": d.expected_latency_ms,
+                "candidates": [c.model for c in d.candidates],
+                "candidate_quality": [c.expected_quality for c in d.candidates],
+                **(outcome_values(o) if o is not None else {"has_outcome": False}),
+            }
+        )

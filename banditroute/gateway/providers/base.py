@@ -118,9 +118,10 @@ def as_list(value: object, what: str) -> list[Any]:
 
 
 def make_usage(input_tokens: object, output_tokens: object) -> Usage | None:
-    """`Usage` when both counts are non-negative integers, else None (usage is optional)."""
+    """`Usage` when both counts are plausible token counts (integers in [0, 2**62)), else None:
+    usage is optional, and a provider's absurd count must not fail the call."""
     counts = (input_tokens, output_tokens)
-    if all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts):
+    if all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 2**62 for n in counts):
         return Usage(input_tokens=int(input_tokens), output_tokens=int(output_tokens))  # type: ignore[call-overload]
     return None
 
