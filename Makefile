@@ -5,7 +5,16 @@ PYTHON ?= python3
 
 .PHONY: setup demo test bench lint
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed redis-server
+
+# The shared-state tests start a real redis-server (Debian's package; tests run their own
+# processes, the system service is not needed). Installed only when it is not on PATH.
+.PHONY: redis-server
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get install -y redis-server >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update && $$SUDO apt-get install -y redis-server; }; }
 
 # torch==2.13.0 first and exactly: this machine serves a CPU build of that version; any other
 # torch spec pulls gigabytes of CUDA packages.
@@ -17,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 
 # The main job: replay the embedded synthetic workload through the routers, print the summary
 # table, write the frontier plot and the JSON figures to out/.
-demo: setup
+demo: $(VENV)/.installed
 	$(VENV)/bin/banditroute replay --policies thompson epsilon_greedy linucb random \
 		--json out/replay_synthetic.json --plot out/replay_synthetic.png
 

@@ -104,6 +104,11 @@ class StrictModel(BaseModel):
         except ValidationError as exc:
             raise self.error_class(describe_validation_error(exc)) from None
 
+    # Nested models (a dict given for a model field) are validated by pydantic itself, not by
+    # calling this ``__init__`` with the dict as keywords: a key that is not a str would raise
+    # TypeError there; here it is one more problem in the outer model's `InvalidInput`.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
     @field_validator("*", mode="before")
     @classmethod
     def _no_coercion(cls, value: Any, info: ValidationInfo) -> Any:

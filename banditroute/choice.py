@@ -27,7 +27,7 @@ import numpy as np
 
 from .constraints import ArmEstimate, Constraints, split_feasible
 from .decision import Candidate, Decision
-from .errors import NoFeasibleModel
+from .errors import NoFeasibleModel, invalid
 from .estimates import CallEstimator
 from .pending import PendingDecision
 from .policies import Policy
@@ -75,6 +75,8 @@ def decide(
     called right now (cooled down, rate-limited, over budget), given its estimates; its reasons
     are shown among the exclusions.
     """
+    if gate is not None and not callable(gate):
+        raise invalid("gate", gate, "a callable (model, estimate, prompt_tokens) -> str | None")
     ids = [m.id for m in models]
     mean, sd = policy.posterior(context, ids)
     costs = estimator.costs_usd(models, prompt_tokens, context, constraints.expected_output_tokens)
@@ -85,7 +87,10 @@ def decide(
     }
     feasible, excluded = split_feasible(models, constraints, prompt_tokens, estimates)
     if gate is not None:
-        closed = {m.id: why for m in feasible if (why := gate(m, estimates[m.id], prompt_tokens))}
+        closed = {}
+        for m in feasible:
+            if why := _gate_says(gate, m, estimates[m.id], prompt_tokens):
+                closed[m.id] = why
         excluded.update(closed)
         feasible = [m for m in feasible if m.id not in closed]
     if not feasible:
@@ -126,3 +131,12 @@ def decide(
         excluded=excluded,
     )
     return Choice(decision, float(mean[ranked[0]]), probe is not None)
+
+
+def _gate_says(gate: Gate, model: ModelProfile, estimate: ArmEstimate, tokens: int) -> str | None:
+    """The gate's reason to close ``model`` (its own exceptions propagate: they are the
+    caller's); anything but a str or None is `InvalidInput`."""
+    why = gate(model, estimate, tokens)
+    if why is not None and not isinstance(why, str):
+        raise invalid(f"gate({model.id!r}, ...)", why, "a str (why it is closed) or None")
+    return why

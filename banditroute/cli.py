@@ -169,6 +169,24 @@ def _ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from .serve.run import run
+    from .serve.settings import ServeSettings
+
+    settings = ServeSettings.from_config(
+        args.config,
+        host=args.host,
+        port=args.port,
+        store=None if args.store is None else str(args.store),
+        state=None if args.state is None else str(args.state),
+        redis=args.redis,
+        workers=args.workers,
+        embedder=args.embedder,
+    )
+    run(settings)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="banditroute", description="Route each prompt to the LLM that is best for it."
@@ -262,6 +280,19 @@ def build_parser() -> argparse.ArgumentParser:
     ak.add_argument("--embedder", choices=["minilm", "hashing"], default="minilm")
     ak.add_argument("--evidence", type=int, default=300, help="nearest decisions used")
     ak.set_defaults(run=_ask)
+
+    sv = sub.add_parser("serve", help="an OpenAI-compatible routing service (model='auto')")
+    sv.add_argument("--config", type=Path, required=True, help="models, gateway and [serve] file")
+    sv.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    sv.add_argument("--port", type=whole(0, 65535), help="default 8000")
+    sv.add_argument("--store", type=Path, help="LanceDB folder of the decision log")
+    sv.add_argument(
+        "--state", type=Path, help="engine state folder: loaded at start, saved at exit"
+    )
+    sv.add_argument("--redis", metavar="URL", help="share learning and guards between replicas")
+    sv.add_argument("--workers", type=whole(1, 256), help="worker processes (default 1)")
+    sv.add_argument("--embedder", choices=["minilm", "hashing"], help="default minilm")
+    sv.set_defaults(run=_serve)
     return parser
 
 

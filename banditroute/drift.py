@@ -137,7 +137,10 @@ class DriftMonitor(Configurable):
             raise invalid("delta", delta, "in (0, 1)")
         if isinstance(signals, str) or not isinstance(signals, Iterable):
             raise invalid("signals", signals, "a tuple of signal names")
-        signals = tuple(signals)
+        try:
+            signals = tuple(signals)
+        except TypeError:  # iterable in name only (a 0-d array, ...)
+            raise invalid("signals", signals, "a tuple of signal names") from None
         if not all(isinstance(s, str) and s in _SIGNALS for s in signals):
             raise invalid("signals", list(signals), "among 'quality', 'latency', 'errors'")
         if not _is_int(min_observations) or not 0 <= min_observations <= _MAX_COUNT:

@@ -30,11 +30,13 @@ from .errors import InvalidInput, invalid
 from .text import clean_text
 
 __all__ = [
+    "MAX_EMBEDDING_DIM",
     "MINILM_NAME",
     "CachedEmbedder",
     "Embedder",
     "HashingEmbedder",
     "MiniLMEmbedder",
+    "check_embedder",
     "clip_prompt",
     "embedder_name",
     "make_embedder",
@@ -42,6 +44,7 @@ __all__ = [
 ]
 
 MINILM_NAME = "minilm-clip200-500"
+MAX_EMBEDDING_DIM = 2**20  #: largest embedding dim (and batch size) accepted
 
 
 def clip_prompt(text: str, head_chars: int = 200, tail_chars: int = 500) -> str:
@@ -87,9 +90,9 @@ class HashingEmbedder:
     """
 
     def __init__(self, dim: int = 384) -> None:
-        if not isinstance(dim, int) or dim < 2:
-            raise invalid("dim", dim, "an int >= 2")
-        self._dim = dim
+        if not _is_int(dim) or not 2 <= dim <= MAX_EMBEDDING_DIM:
+            raise invalid("dim", dim, f"an int from 2 to {MAX_EMBEDDING_DIM}")
+        self._dim = int(dim)
         self._vectorizer: Any = None
 
     @property
@@ -121,7 +124,9 @@ class MiniLMEmbedder:
     dim_default = 384
 
     def __init__(self, batch_size: int = 32) -> None:
-        self.batch_size = batch_size
+        if not _is_int(batch_size) or not 1 <= batch_size <= MAX_EMBEDDING_DIM:
+            raise invalid("batch_size", batch_size, f"an int from 1 to {MAX_EMBEDDING_DIM}")
+        self.batch_size = int(batch_size)
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -175,10 +180,10 @@ class CachedEmbedder:
     """An in-memory LRU cache in front of an embedder; thread-safe; keyed by a hash of the text."""
 
     def __init__(self, inner: Embedder, max_entries: int = 50_000) -> None:
-        if max_entries < 1:
-            raise invalid("max_entries", max_entries, ">= 1")
-        self.inner = inner
-        self.max_entries = max_entries
+        if not _is_int(max_entries) or max_entries < 1:
+            raise invalid("max_entries", max_entries, "an int >= 1")
+        self.inner = check_embedder(inner, "inner")
+        self.max_entries = int(max_entries)
         self.hits = 0
         self.misses = 0
         self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
@@ -245,6 +250,23 @@ class CachedEmbedder:
                 self.hits += 1
                 return cached
         return self._vectors([text])[0]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def check_embedder(value: object, name: str = "embedder") -> Embedder:
+    """``value`` if it is an `Embedder` (an ``embed`` method, an int ``dim`` from 1 to
+    `MAX_EMBEDDING_DIM`), else `InvalidInput` naming ``name``.
+
+    >>> check_embedder(HashingEmbedder(8)).dim
+    8
+    """
+    dim = getattr(value, "dim", None) if callable(getattr(value, "embed", None)) else None
+    if not _is_int(dim) or not 1 <= dim <= MAX_EMBEDDING_DIM:  # type: ignore[operator]
+        raise invalid(name, value, "an Embedder (an embed method and an int dim)")
+    return value  # type: ignore[return-value]
 
 
 def embedder_name(embedder: Embedder) -> str:

@@ -20,14 +20,13 @@ earlier versions load (their embedder is recorded by kind rather than by name).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .embedders import Embedder, embedder_name
-from .errors import InvalidInput, StateFileError, invalid
+from .errors import InvalidInput, StateFileError, check_path
 from .estimates import CallEstimator
 from .reward import Tradeoff
 from .state import read_state, write_state
@@ -78,13 +77,7 @@ def state_folder(path: object) -> Path:
     ...
     banditroute.errors.InvalidInput: path == 3, must be a folder path (str or os.PathLike)
     """
-    if isinstance(path, Path):
-        return path
-    if isinstance(path, str) and path and "\x00" not in path:
-        return Path(path)
-    if isinstance(path, os.PathLike):
-        return Path(os.fspath(path))
-    raise invalid("path", path, "a folder path (str or os.PathLike)")
+    return check_path("path", path, "a folder path (str or os.PathLike)")
 
 
 def save(engine: Engine, folder: Path) -> Path:

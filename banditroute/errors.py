@@ -10,7 +10,10 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
+import os
 from collections.abc import Mapping
+from pathlib import Path
+from typing import TypeVar
 
 __all__ = [
     "BanditRouteError",
@@ -22,10 +25,16 @@ __all__ = [
     "StoreError",
     "UnknownDecision",
     "UnknownModel",
+    "check_callable",
     "check_number",
+    "check_path",
+    "check_real",
     "check_seed",
     "invalid",
+    "shown",
 ]
+
+_T = TypeVar("_T")
 
 
 class BanditRouteError(Exception):
@@ -86,6 +95,19 @@ class NoFeasibleModel(BanditRouteError):
         super().__init__("no model satisfies the constraints:\n" + "\n".join(lines))
 
 
+def check_callable(name: str, value: _T, allowed: str = "a callable") -> _T:
+    """``value`` if it can be called, else `InvalidInput` naming it.
+
+    >>> check_callable("clock", 5)
+    Traceback (most recent call last):
+    ...
+    banditroute.errors.InvalidInput: clock == 5, must be a callable
+    """
+    if not callable(value):
+        raise invalid(name, value, allowed)
+    return value
+
+
 def check_number(
     name: str,
     value: object,
@@ -125,6 +147,20 @@ def check_number(
     return number
 
 
+def check_real(name: str, value: object) -> float:
+    """``value`` as a float if it is a real number (not a bool, not a str) that a float can hold;
+    NaN and infinities pass (arithmetic helpers propagate them), else `InvalidInput`.
+
+    >>> check_real("output_tokens", 12)
+    12.0
+    """
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if real:
+        with contextlib.suppress(OverflowError, TypeError, ValueError):
+            return float(value)  # type: ignore[arg-type]
+    raise invalid(name, value, "a real number")
+
+
 def check_seed(seed: object, name: str = "seed") -> int | None:
     """``seed`` if it is None or an int >= 0 (what numpy's generators accept), else `InvalidInput`.
 
@@ -138,19 +174,49 @@ def check_seed(seed: object, name: str = "seed") -> int | None:
     raise invalid(name, seed, "None or an int >= 0")
 
 
+def check_path(name: str, value: object, allowed: str = "a path (str or os.PathLike)") -> Path:
+    """``value`` as a `Path` if it is a non-empty str or os.PathLike naming a path this system
+    can encode (no NUL, no lone surrogate), else `InvalidInput` naming it.
+
+    >>> check_path("path", "models/engine").name
+    'engine'
+    >>> check_path("path", "a\\x00b")
+    Traceback (most recent call last):
+    ...
+    banditroute.errors.InvalidInput: path == 'a\\x00b', must be a path (str or os.PathLike)
+    """
+    text = os.fspath(value) if isinstance(value, os.PathLike) else value  # may raise: caller's
+    if isinstance(text, str) and text and "\x00" not in text:
+        try:
+            os.fsencode(text)
+        except UnicodeError:
+            pass
+        else:
+            return value if isinstance(value, Path) else Path(text)
+    raise invalid(name, value, allowed)
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """``repr(value)`` for an error message: secrets redacted, cut to ``limit`` characters, and
+    never an exception (a hostile ``__repr__``, a structure nested too deep).
+
+    >>> shown("x" * 100, 10)
+    "'xxxxxx..."
+    """
+    try:
+        text = repr(value)
+    except Exception:  # a hostile __repr__ must not replace the error being raised
+        text = f"<{type(value).__name__}>"
+    from .text import redact_secrets  # lazy: text imports this module
+
+    text = redact_secrets(text[:4000])  # before cutting: no secret is shown in part
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def invalid(name: str, value: object, allowed: str) -> InvalidInput:
     """Build the standard message: ``name == value, must be allowed``.
 
     >>> str(invalid("max_cost_usd", -1.0, ">= 0"))
     'max_cost_usd == -1.0, must be >= 0'
     """
-    try:
-        shown = repr(value)
-    except Exception:  # a hostile __repr__ must not replace the error being raised
-        shown = f"<{type(value).__name__}>"
-    from .text import redact_secrets  # lazy: text imports this module
-
-    shown = redact_secrets(shown[:4000])  # before cutting: no secret is shown in part
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
-    return InvalidInput(f"{name} == {shown}, must be {allowed}")
+    return InvalidInput(f"{name} == {shown(value)}, must be {allowed}")

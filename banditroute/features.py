@@ -19,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .embedders import (
+    MAX_EMBEDDING_DIM,
     CachedEmbedder,
     Embedder,
     HashingEmbedder,
@@ -26,11 +27,13 @@ from .embedders import (
     clip_prompt,
     make_embedder,
 )
-from .errors import invalid
+from .errors import check_seed, invalid
 from .params import Configurable
 from .text import clean_text
 
 __all__ = [
+    "MAX_CONTEXT_DIM",
+    "MAX_PROJECTION",
     "CachedEmbedder",
     "ContextBuilder",
     "Embedder",
@@ -43,6 +46,14 @@ __all__ = [
     "make_embedder",
     "validate_prompt",
 ]
+
+
+MAX_CONTEXT_DIM = 4098  #: longest context vector (each model's posterior is d × d)
+MAX_PROJECTION = 2**24  #: embedding_dim × n_components of the context projection
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 def validate_prompt(prompt: object) -> str:
@@ -88,10 +99,24 @@ class ContextBuilder(Configurable):
     """
 
     def __init__(self, embedding_dim: int = 384, n_components: int | None = 32, seed: int = 0):
-        if embedding_dim < 1:
-            raise invalid("embedding_dim", embedding_dim, ">= 1")
-        if n_components is not None and n_components < 1:
-            raise invalid("n_components", n_components, ">= 1 or None")
+        if not _is_int(embedding_dim) or not 1 <= embedding_dim <= MAX_EMBEDDING_DIM:
+            raise invalid("embedding_dim", embedding_dim, f"an int from 1 to {MAX_EMBEDDING_DIM}")
+        if n_components is not None and (not _is_int(n_components) or n_components < 1):
+            raise invalid("n_components", n_components, "an int >= 1 or None")
+        if check_seed(seed) is None:
+            raise invalid("seed", seed, "an int >= 0")
+        embedding_dim, seed = int(embedding_dim), int(seed)
+        n_components = None if n_components is None else int(n_components)
+        projected = embedding_dim if n_components is None else min(n_components, embedding_dim)
+        if projected + 2 > MAX_CONTEXT_DIM or (
+            projected < embedding_dim and embedding_dim * projected > MAX_PROJECTION
+        ):
+            raise invalid(
+                "n_components",
+                n_components,
+                f"such that contexts are at most {MAX_CONTEXT_DIM} long and the projection "
+                f"at most {MAX_PROJECTION} numbers (embedding_dim {embedding_dim})",
+            )
         self.embedding_dim = embedding_dim
         self.n_components = n_components
         self.seed = seed
@@ -111,7 +136,10 @@ class ContextBuilder(Configurable):
 
     def build(self, embedding: np.ndarray, prompt_tokens: int) -> np.ndarray:
         """Context vector for one prompt."""
-        embedding = np.asarray(embedding, dtype=np.float64)
+        try:
+            embedding = np.asarray(embedding, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):
+            raise invalid("embedding", embedding, "an array of numbers") from None
         if embedding.shape != (self.embedding_dim,):
             raise invalid("embedding.shape", embedding.shape, f"({self.embedding_dim},)")
         if not np.all(np.isfinite(embedding)):
@@ -135,6 +163,8 @@ class Featurizer:
     def __init__(self, embedder: Embedder | None = None, context: ContextBuilder | None = None):
         inner = embedder if embedder is not None else MiniLMEmbedder()
         self.embedder = inner if isinstance(inner, CachedEmbedder) else CachedEmbedder(inner)
+        if context is not None and not isinstance(context, ContextBuilder):
+            raise invalid("context", context, "a ContextBuilder or None")
         self.context = context if context is not None else ContextBuilder(self.embedder.dim)
         if self.context.embedding_dim != self.embedder.dim:
             raise invalid(

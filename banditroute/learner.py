@@ -67,10 +67,18 @@ class Learner:
         tradeoff: Tradeoff | None = None,
         drift: DriftMonitor | None = None,
     ) -> None:
+        if not isinstance(registry, Registry):
+            raise invalid("registry", registry, "a banditroute Registry")
+        if not isinstance(policy, Policy):
+            raise invalid("policy", policy, "a banditroute Policy")
+        if estimator is not None and not isinstance(estimator, CallEstimator):
+            raise invalid("estimator", estimator, "a banditroute CallEstimator or None")
+        if drift is not None and not isinstance(drift, DriftMonitor):
+            raise invalid("drift", drift, "a banditroute DriftMonitor or None")
         self.registry = registry
         self.policy = policy
         self.estimator = estimator if estimator is not None else CallEstimator()
-        self._tradeoff = tradeoff if tradeoff is not None else Tradeoff()
+        self.tradeoff = tradeoff if tradeoff is not None else Tradeoff()  # the setter checks
         self.drift = drift
         self.drift_events: list[DriftEvent] = []
         self._feedback_count = 0
@@ -99,7 +107,7 @@ class Learner:
             policy.reseed(seed)
         elif seed is not None and policy.seed != seed:
             raise invalid("seed", seed, f"None or the policy's own seed {policy.seed!r}")
-        if drift is not None and drift.seed is None:
+        if isinstance(drift, DriftMonitor) and drift.seed is None:
             drift.seed = seed
         return cls(registry, policy, estimator, tradeoff, drift)
 

@@ -151,6 +151,21 @@ class RidgeArms:
             self.inv_gram[i], self.targets[i] = inv_gram, targets
             self.weights[i], self.counts[i] = inv_gram @ targets, 0
 
+    def sums(self, key: str) -> tuple[np.ndarray, np.ndarray, float]:
+        """Row ``key`` as sums: B (the inverse of the stored B⁻¹), the targets t, the count."""
+        i = self.index[key]
+        gram = np.linalg.inv(self.inv_gram[i])
+        return (gram + gram.T) / 2, self.targets[i].copy(), float(self.counts[i])
+
+    def set_sums(self, key: str, gram: np.ndarray, targets: np.ndarray, count: float) -> None:
+        """Replace row ``key`` (made if new) by these sums; B⁻¹ and the weights are recomputed."""
+        i = int(self.ensure([key], targets.size)[0])
+        inv = np.linalg.inv(gram)
+        self.inv_gram[i] = (inv + inv.T) / 2
+        self.targets[i] = targets
+        self.weights[i] = self.inv_gram[i] @ targets
+        self.counts[i] = max(count, 0.0)
+
     def remove(self, key: str) -> None:
         """Drop one key."""
         if key not in self.index:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
 from .errors import UnknownDecision, invalid
 
-__all__ = ["PendingDecision", "PendingDecisions"]
+__all__ = ["PendingDecision", "PendingDecisions", "RemotePending"]
 
 
 class PendingDecision(NamedTuple):
@@ -31,6 +31,15 @@ class PendingDecision(NamedTuple):
     predicted_quality: float | None = None  #: None for decisions restored from older states
     prompt: str | None = None  #: kept in memory for response scoring, never saved
     probe: bool = False  #: a scheduled probe of a model on probation after a drift
+
+
+class RemotePending(Protocol):
+    """Where decisions are shared between replicas (`banditroute.shared`): none of these raise."""
+
+    def put(self, decision_id: str, pending: PendingDecision) -> None: ...
+    def peek(self, decision_id: str) -> PendingDecision | None: ...
+    def claim(self, decision_id: str) -> bool: ...
+    def take(self, decision_id: str) -> PendingDecision | None: ...
 
 
 class PendingDecisions:
@@ -48,6 +57,9 @@ class PendingDecisions:
         self.max_size = max_size
         self._items: OrderedDict[str, PendingDecision] = OrderedDict()
         self._lock = threading.Lock()
+        #: decisions shared with other replicas: a decision made elsewhere is found there, and
+        #: one made here is claimed there too, so it is learned once wherever feedback arrives
+        self.remote: RemotePending | None = None
 
     def __len__(self) -> int:
         return len(self._items)
@@ -58,16 +70,26 @@ class PendingDecisions:
             self._items[decision_id] = pending
             while len(self._items) > self.max_size:
                 self._items.popitem(last=False)
+        if self.remote is not None:
+            self.remote.put(decision_id, pending)
 
     def get(self, decision_id: str) -> PendingDecision | None:
         """The pending decision, left in place (None when unknown or answered)."""
         with self._lock:
-            return self._items.get(decision_id)
+            found = self._items.get(decision_id)
+        if found is None and self.remote is not None:
+            found = self.remote.peek(decision_id)
+        return found
 
     def take(self, decision_id: str) -> PendingDecision | None:
         """Remove and return the pending decision; only one caller ever gets it."""
         with self._lock:
-            return self._items.pop(decision_id, None)
+            found = self._items.pop(decision_id, None)
+        if self.remote is None:
+            return found
+        if found is not None:
+            return found if self.remote.claim(decision_id) else None
+        return self.remote.take(decision_id)
 
     @staticmethod
     def key(decision: object) -> str:

@@ -15,7 +15,7 @@ import json
 import os
 import time
 import tomllib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,12 +23,14 @@ import tomli_w
 from pydantic import Field, field_validator
 
 from ._validation import StrictModel
-from .errors import RegistryError, UnknownModel
+from .errors import InvalidInput, RegistryError, UnknownModel, check_path, check_real, shown
 from .gateway.connection import Connection
 from .untrusted import check_depth
 
 #: Top-level tables of a registry file that configure the gateway (`GatewayConfig`), not models.
 GATEWAY_TABLES = frozenset({"gateway", "preset", "budget", "pacing"})
+#: Top-level tables read by other parts: ``[serve]`` (`banditroute.serve.ServeSettings`).
+SERVICE_TABLES = frozenset({"serve"})
 
 __all__ = [
     "MAX_LATENCY_MS",
@@ -75,7 +77,10 @@ class ModelProfile(StrictModel):
         if isinstance(value, str):
             raise ValueError("capabilities must be a list of names, not one string")
         if isinstance(value, Iterable) and not isinstance(value, bytes | dict):
-            names = list(value)
+            try:
+                names = list(value)
+            except TypeError:  # iterable in name only (a 0-d array, ...)
+                raise ValueError("capabilities must be a list of names") from None
             if not all(isinstance(v, str) for v in names):
                 raise ValueError("capabilities must be names (str)")
             return frozenset(v.strip().lower() for v in names)
@@ -88,6 +93,8 @@ class ModelProfile(StrictModel):
         >>> m.cost_usd(1000, 500)
         0.002
         """
+        input_tokens = check_real("input_tokens", input_tokens)
+        output_tokens = check_real("output_tokens", output_tokens)
         return (
             input_tokens * self.input_usd_per_mtok + output_tokens * self.output_usd_per_mtok
         ) / 1e6
@@ -115,7 +122,15 @@ class Registry:
     def __init__(self, models: Iterable[ModelProfile] = ()) -> None:
         self._models: dict[str, ModelProfile] = {}
         self.history: list[RegistryChange] = []
-        for model in models:
+        if isinstance(models, str | bytes | Mapping) or not isinstance(models, Iterable):
+            raise RegistryError(f"models == {shown(models)}, must be an iterable of ModelProfile")
+        try:
+            listed = list(models)
+        except TypeError:  # iterable in name only (a 0-d array, ...)
+            raise RegistryError(
+                f"models == {shown(models)}, must be an iterable of ModelProfile"
+            ) from None
+        for model in listed:
             self.add(model)
 
     # -- queries -----------------------------------------------------------------------------
@@ -131,9 +146,8 @@ class Registry:
     def __getitem__(self, model_id: str) -> ModelProfile:
         model = self._models.get(model_id) if isinstance(model_id, str) else None
         if model is None:
-            shown = repr(model_id) if len(repr(model_id)) <= 80 else repr(model_id)[:77] + "..."
             raise UnknownModel(
-                f"model {shown} is not in the registry (known: {', '.join(self.ids)})"
+                f"model {shown(model_id)} is not in the registry (known: {', '.join(self.ids)})"
             )
         return model
 
@@ -150,7 +164,7 @@ class Registry:
     def add(self, model: ModelProfile) -> None:
         """Add a model; its id must be new."""
         if not isinstance(model, ModelProfile):
-            raise RegistryError(f"model == {model!r}, must be a ModelProfile")
+            raise RegistryError(f"model == {shown(model)}, must be a ModelProfile")
         if model.id in self._models:
             raise RegistryError(f"id == {model.id!r}, must be unique (it is already registered)")
         self._models[model.id] = model
@@ -167,7 +181,7 @@ class Registry:
         """Mark a model deprecated (excluded by default), optionally naming its replacement."""
         if replacement is not None and replacement not in self:
             raise RegistryError(
-                f"replacement == {replacement!r:.80}, must be a registered model id"
+                f"replacement == {shown(replacement)}, must be a registered model id"
             )
         model = self[model_id]
         self._models[model_id] = model.model_copy(
@@ -186,13 +200,13 @@ class Registry:
         """Build from ``{"model": [{...}, ...]}`` as read from a file."""
         if not isinstance(data, dict) or not isinstance(data.get("model"), list):
             raise RegistryError(f"{origin}: must hold a list of models under the key 'model'")
-        unknown = set(data) - {"model"} - GATEWAY_TABLES
+        unknown = set(data) - {"model"} - GATEWAY_TABLES - SERVICE_TABLES
         if unknown:
             raise RegistryError(f"{origin}: unknown top-level field(s) {sorted(unknown)}")
         models = []
         for index, record in enumerate(data["model"]):
-            if not isinstance(record, dict):
-                raise RegistryError(f"{origin}: model #{index} must be a table of fields")
+            if not isinstance(record, dict) or not all(isinstance(k, str) for k in record):
+                raise RegistryError(f"{origin}: model #{index} must be a table of named fields")
             try:
                 models.append(ModelProfile(**record))
             except RegistryError as exc:
@@ -210,14 +224,19 @@ class Registry:
 
     def save(self, path: str | Path) -> None:
         """Write ``.toml`` or ``.json``; the format follows the file name."""
-        path = Path(path)
+        try:
+            path = check_path("registry file", path)
+        except InvalidInput as exc:
+            raise RegistryError(str(exc)) from None
         records = self.to_records()
-        if path.suffix.lower() == ".json":
-            path.write_text(json.dumps(records, indent=2))
-        elif path.suffix.lower() == ".toml":
-            path.write_text(tomli_w.dumps(records))
-        else:
+        if path.suffix.lower() not in (".json", ".toml"):
             raise RegistryError(f"registry file == {str(path)!r}, must end in .toml or .json")
+        json_file = path.suffix.lower() == ".json"
+        text = json.dumps(records, indent=2) if json_file else tomli_w.dumps(records)
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise RegistryError(f"cannot write registry file {str(path)!r}: {exc}") from None
 
 
 def read_config(path: str | Path) -> dict[str, object]:
@@ -228,7 +247,7 @@ def read_config(path: str | Path) -> dict[str, object]:
     ['model']
     """
     if not isinstance(path, str | os.PathLike):
-        raise RegistryError(f"registry file == {path!r:.80}, must be a path")
+        raise RegistryError(f"registry file == {shown(path)}, must be a path")
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".json", ".toml"):

@@ -8,12 +8,13 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from pydantic import Field
 
 from ._validation import StrictModel
+from .errors import check_real, invalid
 
 __all__ = ["Tradeoff"]
 
@@ -36,8 +37,20 @@ class Tradeoff(StrictModel):
 
     def penalty(self, cost_usd: Number, latency_ms: Number) -> Number:
         """What a call of this cost and latency subtracts from its quality (floats or arrays)."""
-        return self.cost_weight * cost_usd + self.latency_weight * latency_ms
+        cost: Number = _amount("cost_usd", cost_usd)
+        latency: Number = _amount("latency_ms", latency_ms)
+        return self.cost_weight * cost + self.latency_weight * latency
 
     def reward(self, quality: float, cost_usd: float, latency_ms: float) -> float:
         """The reward of one observed outcome."""
-        return quality - self.penalty(cost_usd, latency_ms)
+        quality = check_real("quality", quality)
+        return quality - self.penalty(check_real("cost_usd", cost_usd), latency_ms)
+
+
+def _amount(name: str, value: Any) -> Any:
+    """A real number as a float, or an array of real numbers as it is; else `InvalidInput`."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "iuf":
+            raise invalid(name, value, "a real number or an array of them")
+        return value
+    return check_real(name, value)

@@ -120,7 +120,11 @@ def _remove_stale_temporaries(path: Path, age_s: float = 60.0) -> None:
 
 def read_state(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Read what `write_state` wrote; anything else raises `StateFileError`."""
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as exc:  # a name too long, a folder we may not enter, ...
+        raise StateFileError(f"cannot read the engine state {str(path)!r}: {exc}") from None
+    if not found:
         raise StateFileError(f"no saved engine state at {str(path)!r}")
     _remove_stale_temporaries(path)
     try:

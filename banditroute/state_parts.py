@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 
 from .drift import DriftEvent, DriftMonitor
-from .embedders import Embedder, make_embedder
+from .embedders import MAX_EMBEDDING_DIM, Embedder, check_embedder, make_embedder
 from .errors import StateFileError
 from .evaluation.evaluator import Evaluator
-from .features import ContextBuilder
+from .features import MAX_CONTEXT_DIM, MAX_PROJECTION, ContextBuilder
 from .pending import PendingDecision
 from .policies import POLICIES, Policy, PolicyState
 from .registry import Registry, RegistryChange
@@ -56,9 +56,6 @@ __all__ = [
     "load_registry",
 ]
 
-MAX_EMBEDDING_DIM = 2**20  #: largest embedding a saved state may declare
-MAX_CONTEXT_DIM = 4098  #: longest context vector (each model's posterior is d × d)
-MAX_PROJECTION = 2**24  #: embedding_dim × n_components of the context projection
 _LEGACY_KINDS = {"minilm": "minilm-clip200-500"}
 _ACTIONS = ("add", "remove", "deprecate")
 _SIGNALS = ("quality", "latency", "errors")
@@ -112,7 +109,7 @@ def load_embedder(spec: object, given: Embedder | None) -> Embedder:
     """The embedder passed to `Engine.load`, else the built-in one the state names."""
     saved = as_table("embedder", spec)
     if given is not None:
-        return given
+        return check_embedder(given)
     name = saved.get("name")
     if name is None:  # written before embedders had names
         kind = as_str("embedder.kind", saved.get("kind"))

@@ -17,15 +17,17 @@ response's embedding; the parts stay the interpretable heuristics.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 from pydantic import Field, model_validator
 
 from .._validation import StrictModel
-from ..errors import invalid
+from ..embedders import check_embedder
+from ..errors import check_number, invalid
 from ..features import CachedEmbedder, Embedder, HashingEmbedder
 from ..params import Configurable
 from ..text import clean_text
@@ -66,6 +68,31 @@ class Evaluation(NamedTuple):
 
 def _text(name: str, value: object) -> str:
     return clean_text(value, name)  # InvalidInput for a non-str; lone surrogates → U+FFFD
+
+
+def _texts(name: str, values: object) -> list[str]:
+    """A sequence of texts as a list of clean str, or `InvalidInput` naming ``name``."""
+    if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
+        raise invalid(name, values, "a sequence of str")
+    try:
+        items = list(values)
+    except TypeError:  # iterable in name only (a 0-d array, ...)
+        raise invalid(name, values, "a sequence of str") from None
+    return [_text(name[:-1], v) for v in items]
+
+
+def _labels(labels: object, n: int) -> np.ndarray:
+    """``n`` gold labels in [0, 1] as floats (no str, no bool), or `InvalidInput`."""
+    allowed = f"{n} numbers in [0, 1]"
+    items: list[object] | None = None
+    if isinstance(labels, np.ndarray):
+        items = list(labels) if labels.ndim == 1 else None
+    elif isinstance(labels, Iterable) and not isinstance(labels, str | bytes | Mapping):
+        with contextlib.suppress(TypeError):  # TypeError: iterable in name only
+            items = list(labels)
+    if items is None or len(items) != n:
+        raise invalid("labels", labels, allowed)
+    return np.array([check_number("labels[i]", v, 0, 1) for v in items], dtype=float)
 
 
 def _parts(s: Signals, similarity: float) -> tuple[float, float, float]:
@@ -133,11 +160,17 @@ class Evaluator(Configurable):
         response_chars: int = 300,
         penalty: float = 1.0,
     ) -> None:
-        self.weights = weights or ComponentWeights()
-        self.embedder = embedder or CachedEmbedder(HashingEmbedder())
-        if not isinstance(response_chars, int) or response_chars < 1:
+        if weights is not None and not isinstance(weights, ComponentWeights):
+            raise invalid("weights", weights, "a ComponentWeights or None")
+        self.weights = weights if weights is not None else ComponentWeights()
+        self.embedder = (
+            check_embedder(embedder) if embedder is not None else CachedEmbedder(HashingEmbedder())
+        )
+        if isinstance(response_chars, bool) or not isinstance(response_chars, int | np.integer):
             raise invalid("response_chars", response_chars, "a positive int")
-        self.response_chars = response_chars
+        if response_chars < 1:
+            raise invalid("response_chars", response_chars, "a positive int")
+        self.response_chars = int(response_chars)
         self.penalty = penalty
         self.calibration = RankCalibration(penalty)
 
@@ -171,12 +204,10 @@ class Evaluator(Configurable):
         self, prompts: Sequence[str], responses: Sequence[str]
     ) -> tuple[np.ndarray, np.ndarray]:
         """(n, 3) parts and (n, d) calibration features."""
-        if isinstance(prompts, str) or isinstance(responses, str):
-            raise invalid("prompts/responses", "a str", "sequences of str")
+        prompts = _texts("prompts", prompts)
+        responses = _texts("responses", responses)
         if len(prompts) != len(responses):
             raise invalid("responses", len(responses), f"one per prompt ({len(prompts)})")
-        prompts = [_text("prompt", p) for p in prompts]
-        responses = [_text("response", r) for r in responses]
         if not prompts:
             return np.zeros((0, 3)), np.zeros((0, 0))
         heads = [r[: self.response_chars] for r in responses]
@@ -221,9 +252,8 @@ class Evaluator(Configurable):
         self, prompts: Sequence[str], responses: Sequence[str], labels: Sequence[float]
     ) -> Evaluator:
         """Learn from gold labels in [0, 1]; responses to the same prompt are ranked together."""
-        y = np.asarray(labels, dtype=float)
-        if y.shape != (len(prompts),) or not np.all((y >= 0) & (y <= 1)):
-            raise invalid("labels", labels, f"{len(prompts)} numbers in [0, 1]")
+        prompts = _texts("prompts", prompts)
+        y = _labels(labels, len(prompts))
         features = self.features(prompts, responses)
         _, groups = np.unique(np.asarray(prompts, dtype=object), return_inverse=True)
         self.calibration.partial_fit(features, y, groups)

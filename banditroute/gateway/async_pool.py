@@ -26,7 +26,11 @@ import sniffio  # installed with httpx (through anyio)
 __all__ = ["ASYNC_LIMITS", "make_async_client"]
 
 #: connections the default async client may open, and keep alive between calls
-ASYNC_LIMITS = httpx.Limits(max_connections=2000, max_keepalive_connections=500)
+ASYNC_LIMITS = httpx.Limits(
+    max_connections=2000, max_keepalive_connections=500, keepalive_expiry=15
+)
+#: connections to one host (a provider) at once: more only queue at the server's accept
+PER_HOST = 500
 
 
 def make_async_client(transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
@@ -47,5 +51,18 @@ def _aiohttp_transport() -> httpx.AsyncBaseTransport | None:
         from httpx_aiohttp import AiohttpTransport
     except ImportError:  # pragma: no cover - httpx-aiohttp is a dependency
         return None
-    transport: httpx.AsyncBaseTransport = AiohttpTransport(limits=ASYNC_LIMITS, trust_env=False)
+    import aiohttp
+
+    def session() -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=ASYNC_LIMITS.max_connections or 0,
+            limit_per_host=PER_HOST,
+            keepalive_timeout=ASYNC_LIMITS.keepalive_expiry,
+            ssl=httpx.create_ssl_context(),
+        )
+        return aiohttp.ClientSession(connector=connector)
+
+    transport: httpx.AsyncBaseTransport = AiohttpTransport(
+        limits=ASYNC_LIMITS, trust_env=False, client=session
+    )
     return transport

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..errors import check_number, invalid
+from ..errors import check_callable, check_number, invalid
 
 __all__ = ["BreakerState", "BreakerStatus", "CircuitBreaker"]
 
@@ -111,7 +111,7 @@ class CircuitBreaker:
             if probe_timeout_s is None
             else check_number("probe_timeout_s", probe_timeout_s, 0, above=True)
         )
-        self._clock = clock
+        self._clock = check_callable("clock", clock)
         self._lock = threading.Lock()
         self._models: dict[str, _Model] = {}
 
@@ -224,6 +224,19 @@ class CircuitBreaker:
                 entry.failures_at_open = len(entry.failures)
                 entry.cooldown_s = self.cooldown_s
                 self._open(entry, now, by_probe=False)
+
+    def hold_open(self, model: str, seconds: float, failures: int) -> bool:
+        """Cool ``model`` down for ``seconds`` from now, as another replica did after
+        ``failures`` failures; True when that lengthens its cooldown."""
+        with self._lock:
+            now = self._clock()
+            entry = self._models.setdefault(model, _Model(cooldown_s=self.cooldown_s))
+            if self._state(entry, now) == "open" and self._open_until(entry) >= now + seconds:
+                return False
+            entry.cooldown_s = min(max(seconds, 0.0), self.max_cooldown_s)
+            entry.failures_at_open = failures
+            self._open(entry, now, by_probe=False)
+            return True
 
     def reset(self, model: str | None = None) -> None:
         """Forget the history of ``model`` (every model when None): closed again."""

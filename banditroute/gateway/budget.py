@@ -33,7 +33,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from .._validation import StrictModel
-from ..errors import check_number, invalid
+from ..errors import check_callable, check_number, invalid
 from ..text import library_logger
 
 __all__ = ["Budget", "BudgetAlert", "BudgetBook", "BudgetStatus", "Reservation"]
@@ -163,18 +163,34 @@ class BudgetBook:
         on_alert: Callable[[BudgetAlert], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if isinstance(budgets, str | bytes) or not isinstance(budgets, Iterable):
+            raise invalid("budgets", budgets, "a list of Budget")
+        try:
+            budgets = list(budgets)
+        except TypeError:  # iterable in name only (a 0-d array, ...)
+            raise invalid("budgets", budgets, "a list of Budget") from None
+        for b in budgets:
+            if not isinstance(b, Budget):
+                raise invalid("budgets[i]", b, "a Budget")
+        if on_alert is not None:
+            check_callable("on_alert", on_alert, "None or a callable")
         names = [b.name for b in budgets]
         if len(set(names)) != len(names):
             raise invalid("budgets", names, "budgets with distinct names")
         self._accounts = [_Account(budget=b) for b in budgets]
         self._on_alert = on_alert
-        self._clock = clock
+        self._clock = check_callable("clock", clock)
         self._lock = threading.Lock()
         self._open: dict[int, Reservation] = {}
         self._ids = itertools.count(1)
 
     def __repr__(self) -> str:
         return f"BudgetBook(budgets={[a.budget.name for a in self._accounts]})"
+
+    @property
+    def budgets(self) -> tuple[Budget, ...]:
+        """The budgets, in the order given."""
+        return tuple(a.budget for a in self._accounts)
 
     def reason(self, tags: Iterable[str], estimated_cost_usd: float) -> str | None:
         """Why a call with ``tags`` is refused by a hard budget now, or None (pure read)."""

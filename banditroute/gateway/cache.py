@@ -29,7 +29,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..errors import check_number, invalid
+from ..errors import check_callable, check_number, invalid
 
 __all__ = [
     "ANY_MODEL",
@@ -206,7 +206,7 @@ class ExactCache:
             raise invalid("max_entries", max_entries, "an int >= 1")
         self.max_entries = max_entries
         self.ttl_s = None if ttl_s is None else check_number("ttl_s", ttl_s, 0, above=True)
-        self.clock = clock
+        self.clock = check_callable("clock", clock)
         self._entries: OrderedDict[str, tuple[float, CachedResponse]] = OrderedDict()
         self._lock = threading.Lock()
         self._hits = self._misses = self._evictions = self._expirations = 0

@@ -37,6 +37,7 @@ import numpy as np
 from ..constraints import Constraints
 from ..errors import invalid
 from ..reward import Tradeoff
+from .arguments import check_call, check_presets, check_scorer, check_setup
 from .async_pool import make_async_client
 from .attempts import AttemptPlan
 from .cache import ExactCache
@@ -116,6 +117,23 @@ class Gateway:
         timeout_s: float = 60.0,
         seed: int | None = None,
     ) -> None:
+        self.timeout_s = check_setup(
+            engine,
+            timeout_s,
+            seed,
+            client=client,
+            async_client=async_client,
+            transport=transport,
+            async_transport=async_transport,
+            guards=guards,
+            retry=retry,
+            cache=cache,
+            semantic_cache=semantic_cache,
+            cache_any=cache_any,
+            pacer=pacer,
+        )
+        self.presets = check_presets(presets)
+        check_scorer(scorer)
         self.engine = engine
         limits = httpx.Limits(max_connections=2000, max_keepalive_connections=200)
         self.client = client or httpx.Client(transport=transport, limits=limits)
@@ -123,17 +141,10 @@ class Gateway:
         self._async_transport = async_transport
         self.guards = guards if guards is not None else Guards()
         self.retry = retry if retry is not None else RetryPolicy()
-        self.caches = ResponseCaches(cache, semantic_cache, cache_any, engine.embedder)
+        self.caches = ResponseCaches(cache, semantic_cache, bool(cache_any), engine.embedder)
         self._outcomes = Outcomes(engine)
         self.pacer = pacer
-        self.presets = dict(presets or {})
-        for name, preset in self.presets.items():
-            if not isinstance(preset, Constraints):
-                raise invalid(f"presets[{name!r}]", preset, "a banditroute Constraints")
         self.scorer = scorer
-        if not timeout_s > 0:
-            raise invalid("timeout_s", timeout_s, "> 0")
-        self.timeout_s = float(timeout_s)
         self._rng = np.random.default_rng(seed)
 
     @property
@@ -171,7 +182,7 @@ class Gateway:
             raise invalid("preset", preset, f"one of {sorted(self.presets)}")
         return prepare(prompt, self.presets.get(preset) if preset else None, constraints, params)
 
-    def _cached(self, ready: ReadyRequest, tags: Sequence[str]) -> Completion | None:
+    def _cached(self, ready: ReadyRequest, tags: frozenset[str]) -> Completion | None:
         """A cached answer (logged as a hit; it teaches nothing), or None."""
         hit = self.caches.lookup(ready)
         if hit is not None:
@@ -225,11 +236,19 @@ class Gateway:
         `NoFeasibleModel` when no model may serve, `CompletionFailed` (listing every attempt)
         when none answered within ``timeout_s``.
         """
+        tag_set, timeout = check_call(
+            preset=preset,
+            presets=self.presets,
+            tags=tags,
+            timeout_s=timeout_s,
+            scorer=scorer,
+            stream=stream,
+        )
         ready = self._ready(prompt, constraints, preset, params)
         how: Any = self.scorer if scorer is ... else scorer
-        if not stream and (hit := self._cached(ready, tags)) is not None:
+        if not stream and (hit := self._cached(ready, tag_set)) is not None:
             return hit
-        decision, plan = self._plan(ready, frozenset(tags), timeout_s)
+        decision, plan = self._plan(ready, tag_set, timeout)
         if stream:
             return CompletionStream(self, ready, decision, plan, how)
         return serve(self, ready, decision, plan, how)
@@ -249,11 +268,19 @@ class Gateway:
     ) -> Any:
         """Async `complete` (one shared ``httpx.AsyncClient``); with ``stream=True`` an
         `AsyncCompletionStream`."""
+        tag_set, timeout = check_call(
+            preset=preset,
+            presets=self.presets,
+            tags=tags,
+            timeout_s=timeout_s,
+            scorer=scorer,
+            stream=stream,
+        )
         ready = self._ready(prompt, constraints, preset, params)
         how: Any = self.scorer if scorer is ... else scorer
-        if not stream and (hit := self._cached(ready, tags)) is not None:
+        if not stream and (hit := self._cached(ready, tag_set)) is not None:
             return hit
-        decision, plan = self._plan(ready, frozenset(tags), timeout_s)
+        decision, plan = self._plan(ready, tag_set, timeout)
         if stream:
             return AsyncCompletionStream(self, ready, decision, plan, how)
         return await aserve(self, ready, decision, plan, how)

@@ -39,6 +39,7 @@ gateway's tables; `Registry.load` reads the models and leaves these tables to `G
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -46,6 +47,7 @@ from pydantic import Field
 
 from .._validation import StrictModel
 from ..constraints import Constraints
+from ..errors import invalid
 from ..registry import GATEWAY_TABLES, read_config
 from .breaker import CircuitBreaker
 from .budget import Budget, BudgetBook
@@ -101,6 +103,8 @@ class GatewayConfig(StrictModel):
     @classmethod
     def from_records(cls, data: dict[str, Any]) -> GatewayConfig:
         """From the gateway tables of a file already read (other keys are ignored)."""
+        if not isinstance(data, Mapping):
+            raise invalid("data", data, "a mapping of the file's tables")
         return cls(**{k: v for k, v in data.items() if k in GATEWAY_TABLES})
 
     @classmethod

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..choice import Gate
 from ..constraints import ArmEstimate
@@ -32,7 +33,7 @@ from .budget import BudgetBook, Reservation
 from .errors import ProviderError, ProviderRateLimited
 from .ratelimit import RateLimiter
 
-__all__ = ["Admission", "Guards"]
+__all__ = ["Admission", "Guards", "SharedGuards"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,19 @@ class Admission:
 
     model: str
     reservation: Reservation | None
+    remote: object = None  #: what `SharedGuards.admit` holds for it, if anything
+
+
+class SharedGuards(Protocol):
+    """Guards counted across replicas (`banditroute.shared`); none of these raise."""
+
+    def reason(self, model: str, tags: frozenset[str]) -> str | None: ...
+    def admit(
+        self, model: ModelProfile, tokens: int, reservation: Reservation | None
+    ) -> object: ...
+    def record(
+        self, admission: Admission, cost_usd: float, error: ProviderError | None
+    ) -> None: ...
 
 
 class Guards:
@@ -66,6 +80,8 @@ class Guards:
         self.limiter = limiter if limiter is not None else RateLimiter()
         self.budgets = budgets
         self._configured: set[str] = set()
+        #: limits, budgets and cooldowns shared with other replicas (a pure read in `gate`)
+        self.shared: SharedGuards | None = None
 
     def configure(self, models: Iterable[ModelProfile]) -> None:
         """Take each model's rate limits from its profile (once per model id)."""
@@ -84,6 +100,8 @@ class Guards:
                 reason = self.limiter.reason(model.id, prompt_tokens)
             if reason is None and self.budgets is not None:
                 reason = self.budgets.reason(tags, estimate.cost_usd)
+            if reason is None and self.shared is not None:
+                reason = self.shared.reason(model.id, tags)
             return reason
 
         return why_not
@@ -106,7 +124,14 @@ class Guards:
             reservation = self.budgets.reserve(tags, max_cost_usd)
             if reservation is None:
                 return self.budgets.reason(tags, max_cost_usd) or "over budget"
-        return Admission(model.id, reservation)
+        remote = None
+        if self.shared is not None:
+            remote = self.shared.admit(model, tokens, reservation)
+            if isinstance(remote, str):  # refused across replicas: give the reservation back
+                if self.budgets is not None and reservation is not None:
+                    self.budgets.settle(reservation, 0.0)
+                return remote
+        return Admission(model.id, reservation, remote)
 
     def record(self, admission: Admission, *, cost_usd: float, error: ProviderError | None) -> None:
         """Book an attempt's outcome: breaker state, a 429's penalty, the budget's spend."""
@@ -118,3 +143,5 @@ class Guards:
                 self.limiter.penalize(admission.model, error.retry_after_s)
         if self.budgets is not None and admission.reservation is not None:
             self.budgets.settle(admission.reservation, cost_usd)
+        if self.shared is not None:
+            self.shared.record(admission, cost_usd, error)

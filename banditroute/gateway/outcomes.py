@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Literal
 
+from ..errors import check_number
 from ..features import estimate_tokens
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ class Outcomes:
         """The quality of ``text`` as an answer to ``prompt``."""
         if scorer == "evaluator":
             return self.engine.evaluator.evaluate(prompt, text).total
-        return float(scorer(prompt, text))
+        return check_number("the scorer's quality", scorer(prompt, text), 0, 1)
 
     def fail(self, decision: Decision, plan: AttemptPlan) -> None:
         """The decision's own model failed (or was skipped): that is its outcome."""

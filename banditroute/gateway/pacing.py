@@ -48,7 +48,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import check_number, invalid
+from ..errors import check_callable, check_number, invalid
 from ..reward import Tradeoff
 
 __all__ = ["CostPacer", "PacerStatus"]
@@ -165,7 +165,7 @@ class CostPacer:
                 {"budget_usd": budget_usd, "period_s": period_s, "n_requests": n_requests},
                 "budget_usd with exactly one of period_s or n_requests, or none of them",
             )
-        self._clock = clock
+        self._clock = check_callable("clock", clock)
         self._lock = threading.Lock()
         self._dual = min(lam0 * self.ceiling, self.max_penalty)
         self._dual_floor = 0.0  # while the guard is on

@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..errors import check_number, invalid
+from ..errors import check_callable, check_number, invalid
 
 __all__ = ["RateLimitStatus", "RateLimiter"]
 
@@ -109,7 +109,7 @@ class RateLimiter:
         min_factor: float = 0.05,
         min_decrease_interval_s: float = 1.0,
     ) -> None:
-        self._clock = clock
+        self._clock = check_callable("clock", clock)
         self.decrease = check_number("decrease", decrease, 0, 1, above=True)
         if self.decrease >= 1:
             raise invalid("decrease", decrease, "a number in (0, 1)")

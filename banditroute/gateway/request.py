@@ -91,6 +91,6 @@ def prepare(
 def _message(m: object) -> Message:
     if isinstance(m, Message):
         return m
-    if isinstance(m, Mapping):
+    if isinstance(m, Mapping) and all(isinstance(k, str) for k in m):
         return Message(**m)
     raise invalid("messages[i]", m, "a Message or a mapping with role and content")

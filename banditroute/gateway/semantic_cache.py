@@ -48,7 +48,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import check_number, invalid
+from ..embedders import MAX_EMBEDDING_DIM
+from ..errors import check_callable, check_number, check_path, invalid
 from .cache import CachedResponse, CacheStats
 from .semantic_index import Index, LanceIndex, MemoryIndex
 
@@ -135,17 +136,21 @@ class SemanticCache:
         clock: Callable[[], float] = time.time,
         table: str = "semantic_cache",
     ) -> None:
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-            raise invalid("dim", dim, "an int >= 1")
+        if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= MAX_EMBEDDING_DIM:
+            raise invalid("dim", dim, f"an int from 1 to {MAX_EMBEDDING_DIM}")
         if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
             raise invalid("max_entries", max_entries, "an int >= 1")
         self.dim = dim
         self.threshold = check_number("threshold", threshold, 0, 1)
         self.ttl_s = None if ttl_s is None else check_number("ttl_s", ttl_s, 0, above=True)
+        if not isinstance(per_model, bool | np.bool_):
+            raise invalid("per_model", per_model, "True or False")
+        if not isinstance(table, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", table):
+            raise invalid("table", table, "a table name (up to 128 letters, digits and _)")
         self.per_model = bool(per_model)
         self.max_entries = max_entries
-        self.clock = clock
-        self.folder = None if folder is None else Path(folder)
+        self.clock = check_callable("clock", clock)
+        self.folder = None if folder is None else check_path("folder", folder)
         self._index: Index = (
             MemoryIndex(dim, max_entries)
             if self.folder is None

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, StoreError
 from .cache import CachedResponse
 
 __all__ = ["Index", "LanceIndex", "MemoryIndex"]
@@ -162,10 +162,12 @@ class LanceIndex:
             [pa.field(name, kind, nullable=False) for name, kind in fields]
             + [pa.field("input_tokens", count), pa.field("output_tokens", count)]
         )
-        folder.mkdir(parents=True, exist_ok=True)
-        self._db: Any = lancedb.connect(str(folder))
         try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._db: Any = lancedb.connect(str(folder))
             self._table: Any = self._db.create_table(table, schema=self._schema, exist_ok=True)
+        except (OSError, RuntimeError) as exc:  # a name too long, a read-only folder, ...
+            raise StoreError(f"cannot open the semantic cache at {folder}: {exc}") from None
         except ValueError:  # the table exists with another schema
             found = self._db.open_table(table).schema.to_string().replace("\n", ", ")
             raise InvalidInput(

@@ -13,7 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from ..errors import StateFileError, check_number, check_seed, invalid
 from ..linear import RidgeArms
 from ..params import Configurable
 from ..untrusted import as_int, as_str, as_table, float_array
+
+if TYPE_CHECKING:
+    from .tracking import UpdateTracker
 
 __all__ = ["Policy", "PolicyState"]
 
@@ -103,6 +106,7 @@ class Policy(Configurable, ABC):
         self._quality_count = 0
         self._rng = np.random.default_rng(seed)
         self._sse = np.zeros(0)  # per arm: sum of squared one-step-ahead residuals
+        self.tracker: UpdateTracker | None = None  #: records updates for replicas (`tracking`)
 
     def reseed(self, seed: int | None) -> None:
         """Restart the policy's own random generator from ``seed`` (the engine's seed)."""
@@ -135,6 +139,8 @@ class Policy(Configurable, ABC):
         if arm in self._ridge.index:
             self._ridge.reset(arm)
             self._sse[self._ridge.index[arm]] = 0.0
+            if self.tracker is not None:
+                self.tracker.restarted(self, arm)
 
     def soften_arm(self, arm: str, factor: float) -> None:
         """Keep a model's posterior mean but shrink its precision by ``factor`` (re-explore)."""
@@ -144,12 +150,16 @@ class Policy(Configurable, ABC):
             i = self._ridge.index[arm]
             self._ridge.soften(i, factor)
             self._sse[i] *= factor
+            if self.tracker is not None:
+                self.tracker.restarted(self, arm)
 
     def remove_arm(self, arm: str) -> None:
         """Drop a model's posterior entirely."""
         i = self._ridge.index.get(arm)
         self._ridge.remove(arm)  # raises UnknownModel when absent
         self._sse = np.delete(self._sse, int(i or 0))
+        if self.tracker is not None:
+            self.tracker.removed(arm)
 
     def noise_variances(self, idx: np.ndarray) -> np.ndarray:
         """Current estimate of each arm's noise variance."""
@@ -225,6 +235,8 @@ class Policy(Configurable, ABC):
         self._ridge.update(i, x, float(quality), self.discount)
         if self.discount != 1.0:
             self._sse[i] *= self.discount
+        if self.tracker is not None:
+            self.tracker.observed(arm, x, float(quality), residual * residual, self.discount)
         self._quality_sum += float(quality)
         self._quality_count += 1
         if self.pooled_prior:

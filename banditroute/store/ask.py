@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, NamedTuple
@@ -264,6 +264,12 @@ def parse_question(text: str, known_models: Sequence[str], now: datetime | None 
         raise invalid("question", text, "a non-blank question")
     if now is not None and not isinstance(now, datetime):
         raise invalid("now", now, "a datetime")
+    if isinstance(known_models, str) or not isinstance(known_models, Iterable):
+        raise invalid("known_models", known_models, "a list of model ids (str)")
+    with contextlib.suppress(TypeError):  # TypeError: iterable in name only (a 0-d array)
+        known_models = list(known_models)
+    if not isinstance(known_models, list) or not all(isinstance(m, str) for m in known_models):
+        raise invalid("known_models", known_models, "a list of model ids (str)")
     now = datetime.now(UTC) if now is None else now
     now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)  # naive: taken as UTC
     lowered = " ".join(text.lower().split())[:500]

@@ -98,17 +98,19 @@ class DecisionStore:
         *,
         read_only: bool = False,
     ) -> None:
+        if not isinstance(background, bool | np.bool_):
+            raise invalid("background", background, "True or False")
         self._tables = Tables(path, embedding_dim, embedder, read_only=read_only)
         self.path = self._tables.path
         self.embedding_dim = self._tables.embedding_dim
-        self.read_only = read_only
+        self.read_only = self._tables.read_only
         self._writer = Writer(
             self._tables,
             redact,
             flush_rows,
             flush_interval_s,
             outcome_wait_s,
-            background and not read_only,
+            bool(background) and not self.read_only,
             max_queued,
             retry_max_s,
             close_timeout_s,
@@ -244,6 +246,8 @@ class DecisionStore:
     # -- reading -------------------------------------------------------------------------------
     def count(self, where: str | None = None) -> int:
         """Decisions written so far (optionally matching a filter built with `quote`)."""
+        if where is not None and not isinstance(where, str):
+            raise invalid("where", where, "None or a filter (a str, see `quote`)")
         with self.reading():
             if "decisions" not in self._tables.names():
                 return 0
@@ -256,7 +260,7 @@ class DecisionStore:
 
     def table(self, name: str) -> Any:
         """The LanceDB table ``decisions``, ``registry``, ``drift`` or ``calls`` (your queries)."""
-        if name not in TABLES:
+        if not isinstance(name, str) or name not in TABLES:
             raise invalid("name", name, "'decisions', 'registry', 'drift' or 'calls'")
         with self.reading():
             return self._tables.get(name)

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from .._compat import drop_shadowing_datasets_module
-from ..errors import InvalidInput, StateFileError, StoreError, invalid
+from ..errors import InvalidInput, StateFileError, StoreError, check_path, invalid
 from .schema import SCHEMA_VERSION, calls_schema, decision_schema, drift_schema, registry_schema
 
 __all__ = ["META_FILE", "TABLES", "Tables", "UnwritableRows", "is_decision_id", "quote"]
@@ -143,14 +143,24 @@ class Tables:
         drop_shadowing_datasets_module()
         import lancedb
 
-        if not isinstance(path, str | os.PathLike) or not str(path).strip():
+        path = check_path("path", path, "a folder path (str or Path)")
+        if not str(path).strip():
             raise invalid("path", path, "a folder path (str or Path)")
+        if embedder is not None and (not isinstance(embedder, str) or not embedder.strip()):
+            raise invalid("embedder", embedder, "an embedder name (a non-empty str) or None")
+        if not isinstance(read_only, bool | np.bool_):
+            raise invalid("read_only", read_only, "True or False")
+        read_only = bool(read_only)
         dim_ok = isinstance(embedding_dim, int | np.integer) and not isinstance(embedding_dim, bool)
         if not dim_ok or not 1 <= int(embedding_dim) <= 1_000_000:
             raise invalid("embedding_dim", embedding_dim, "an int from 1 to 1000000")
         self.path = Path(path)
         self.read_only = read_only
-        if read_only and not self.path.is_dir():
+        try:
+            found = self.path.is_dir()
+        except OSError as exc:  # a name too long, a folder we may not enter, ...
+            raise StoreError(f"cannot open the decision log at {path}: {_problem(exc)}") from exc
+        if read_only and not found:
             raise StoreError(f"no decision log at {self.path} (no such folder)")
         try:
             if not read_only:

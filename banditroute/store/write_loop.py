@@ -27,7 +27,10 @@ from .tables import Tables, is_decision_id, quote
 if TYPE_CHECKING:
     from ..decision import Outcome
 
-__all__ = ["WriteLoop"]
+__all__ = ["HEALTHY_CLOSE_S", "WriteLoop"]
+
+#: longest `close` waits for a store that is writing without errors to finish its backlog
+HEALTHY_CLOSE_S = 120.0
 
 
 def _outcome_values(outcome: Outcome) -> dict[str, Any]:
@@ -217,16 +220,19 @@ class WriteLoop(Queues):
     def close(self) -> None:
         """Stop the background thread and write everything (idempotent).
 
-        On a store that stays unwritable, retries for at most ``close_timeout_s``, then logs
-        how many rows are lost (`WriterStats.lost_rows`) and returns without raising.
+        A healthy store is given time to write a backlog (up to ``HEALTHY_CLOSE_S``); on a
+        store that fails, `close` retries for at most ``close_timeout_s`` after the failure,
+        then logs how many rows are lost (`WriterStats.lost_rows`) and returns without raising.
         """
         if self.closed:
             return
         self.closed = True
         self._wake.set()
-        deadline = time.monotonic() + self.close_timeout_s
+        failing = self.last_error is not None
+        patience = self.close_timeout_s if failing else max(self.close_timeout_s, HEALTHY_CLOSE_S)
+        deadline = time.monotonic() + patience
         if self._thread is not None:
-            self._thread.join(timeout=self.close_timeout_s)
+            self._thread.join(timeout=patience)
         pause, error = 0.05, None
         while True:
             if self._write_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
@@ -235,6 +241,7 @@ class WriteLoop(Queues):
                     return
                 except StoreError as exc:
                     error = exc
+                    deadline = min(deadline, time.monotonic() + self.close_timeout_s)
                 finally:
                     self._write_lock.release()
             left = deadline - time.monotonic()

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ...text import clean_text
 from ..connection import Connection
 from ..errors import MalformedResponse, ProviderBadRequest, ProviderError
 from ..messages import ChatRequest, ChatResponse, StreamChunk, Usage
@@ -98,7 +99,7 @@ def load_json(data: bytes | str, what: str = "response body") -> dict[str, Any]:
     """A JSON object, or `MalformedResponse`."""
     try:
         value = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):  # RecursionError: nested
         raise MalformedResponse(f"{what} is not valid JSON") from None
     return as_dict(value, what)
 
@@ -127,8 +128,9 @@ def make_usage(input_tokens: object, output_tokens: object) -> Usage | None:
 
 
 def dump_body(body: Mapping[str, Any]) -> bytes:
-    """Compact UTF-8 JSON."""
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Compact UTF-8 JSON (a lone surrogate in any string becomes U+FFFD: `clean_text`)."""
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return clean_text(text, "request body").encode("utf-8")
 
 
 def merge_extra(body: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -153,7 +155,7 @@ def tool_arguments(arguments: str, call_name: str) -> dict[str, Any]:
     """A tool call's JSON arguments as an object, for APIs that want structured arguments."""
     try:
         value = json.loads(arguments or "{}")
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         value = None
     if not isinstance(value, dict):
         raise ProviderBadRequest(
@@ -168,7 +170,7 @@ def error_text(body: bytes) -> str:
     text = body.decode("utf-8", errors="replace")
     try:
         value: Any = json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return text
     if isinstance(value, list) and value:  # Gemini sometimes wraps the error in a list
         value = value[0]

@@ -58,7 +58,7 @@ def _function_response(message: Message, names: dict[str, str]) -> dict[str, Any
         )
     try:
         value = json.loads(message.content)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         value = None
     response = value if isinstance(value, dict) else {"result": message.content}
     return {"functionResponse": {"name": name, "response": response}}

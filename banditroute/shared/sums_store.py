@@ -1,0 +1,199 @@
+"""Where one kind of `SharedSums` lives in Redis, and the push / pull / republish of it.
+
+Keys (``ns`` the namespace, ``kind`` "p" for the policy, "e" for the call estimator; a field
+``model\\x1freplica`` names one replica's part of one model):
+
+- ``ns:kind:parts`` hash field → encoded `Part`; ``ns:kind:index`` hash field →
+  ``"seq|replica|version"`` (what `pull` reads every time, to fetch only the parts that changed);
+- ``ns:kind:epochs`` hash model → ``"seq|replica"`` (absent: the seed's epoch ``0|``);
+  ``ns:kind:bases`` hash model → encoded `Base`;
+- ``ns:kind:totals`` hash replica → ``"version|json"``: per-replica totals that are not per model
+  (the pooled prior's quality sum and count; the estimator's calls, errors and latency);
+- ``ns:kind:seed`` the totals the first replica started from (JSON).
+
+Every write goes through a script that keeps the newer value (`scripts`), so a push repeated
+after a lost reply, or a republish after Redis lost its data, changes nothing twice.
+
+>>> SumsStore.field("gpt-4o", "replica-a")
+'gpt-4o\\x1freplica-a'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .codec import CodecError, decode_base, decode_part, encode_base, encode_part
+from .link import RedisLink
+from .scripts import NEW_EPOCH, PUT_NEWER, PUT_PART
+from .sums import SEED_EPOCH, Epoch, SharedSums
+
+__all__ = ["Pulled", "SumsStore"]
+
+_SEP = "\x1f"
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _epoch_text(epoch: Epoch) -> str:
+    return f"{epoch[0]}|{epoch[1]}"
+
+
+def _parse_epoch(text: str) -> Epoch:
+    seq, _, replica = text.partition("|")
+    return (int(seq), replica)
+
+
+@dataclass
+class Pulled:
+    """What a pull found besides the parts: other replicas' totals and the seed."""
+
+    totals: dict[str, tuple[int, str]] = field(default_factory=dict)  #: replica → (version, json)
+    own_totals: tuple[int, str] | None = None  #: left by an earlier process under this id
+    seed: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+class SumsStore:
+    """One kind of shared sums in Redis (see the module's key layout)."""
+
+    def __init__(self, link: RedisLink, kind: str) -> None:
+        self.link = link
+        self.epochs, self.bases = link.key(kind, "epochs"), link.key(kind, "bases")
+        self.parts, self.index = link.key(kind, "parts"), link.key(kind, "index")
+        self.totals, self.seed = link.key(kind, "totals"), link.key(kind, "seed")
+        self._put_part = link.slow.register_script(PUT_PART)
+        self._new_epoch = link.slow.register_script(NEW_EPOCH)
+        self._put_newer = link.slow.register_script(PUT_NEWER)
+
+    @staticmethod
+    def field(arm: str, replica: str) -> str:
+        return f"{arm}{_SEP}{replica}"
+
+    # -- push --------------------------------------------------------------------------------------
+    def push(
+        self, sums: SharedSums, totals: tuple[int, str] | None, *, everything: bool = False
+    ) -> None:
+        """Announce own restarts, write own parts newer than the store's, own totals. With
+        ``everything`` (after Redis lost its data) also every base and every part known here,
+        other replicas' included, so a replica that is gone is not forgotten."""
+        pipe = self.link.slow.pipeline(transaction=False)
+        epochs = list(sums.new_bases.items())
+        if everything:
+            epochs = [(a, b) for a, b in sums.bases.items() if b.epoch != SEED_EPOCH]
+            for arm, base in sums.bases.items():
+                if base.epoch == SEED_EPOCH:
+                    pipe.hsetnx(self.bases, arm, encode_base(base))
+        for arm, base in epochs:
+            seq, replica = base.epoch
+            keys = [self.epochs, self.bases, self.parts, self.index]
+            self._new_epoch(keys, [arm, seq, replica, encode_base(base)], client=pipe)
+        own = list(sums.own.items()) if everything else sums.unpushed()
+        writes = [(a, sums.replica, p) for a, p in own if p.epoch == sums.epoch(a)]
+        if everything:
+            for arm, held in sums.others.items():
+                writes += [(arm, r, p) for r, p in held.items() if p.epoch == sums.epoch(arm)]
+        for arm, replica, part in writes:
+            args: list[str | int | bytes] = [
+                arm,
+                self.field(arm, replica),
+                _epoch_text(part.epoch),
+                part.version,
+                encode_part(part),
+            ]
+            self._put_part([self.epochs, self.parts, self.index], args, client=pipe)
+        if totals is not None:
+            self._put_newer([self.totals], [sums.replica, totals[0], totals[1]], client=pipe)
+        results = pipe.execute()
+        for arm, base in epochs:
+            if sums.new_bases.get(arm) is base:
+                del sums.new_bases[arm]  # announced, or a greater epoch won (pull brings it)
+        stored = results[len(results) - len(writes) - (totals is not None) :]
+        for (arm, replica, part), ok in zip(writes, stored, strict=False):
+            if replica == sums.replica and ok == 1:
+                sums.pushed[arm] = max(sums.pushed.get(arm, 0), part.version)
+
+    def push_totals_of_others(self, replica_totals: dict[str, tuple[int, str]]) -> None:
+        """Republish other replicas' totals (after Redis lost its data)."""
+        if not replica_totals:
+            return
+        pipe = self.link.slow.pipeline(transaction=False)
+        for replica, (version, payload) in replica_totals.items():
+            self._put_newer([self.totals], [replica, version, payload], client=pipe)
+        pipe.execute()
+
+    # -- pull --------------------------------------------------------------------------------------
+    def pull(self, sums: SharedSums, *, join: bool = False) -> Pulled:
+        """Read what changed since the last pull into ``sums``. ``join`` (the first pull of this
+        process) also reads every base and this replica's own parts left by an earlier process."""
+        client = self.link.slow
+        pipe = client.pipeline(transaction=False)
+        pipe.hgetall(self.epochs)
+        pipe.hgetall(self.index)
+        pipe.hgetall(self.totals)
+        pipe.get(self.seed)
+        if join:
+            pipe.hgetall(self.bases)
+        replies: list[Any] = pipe.execute()
+        epochs = {_text(k): _parse_epoch(_text(v)) for k, v in replies[0].items()}
+        out = Pulled(seed=None if replies[3] is None else _text(replies[3]))
+        for k, v in replies[2].items():
+            version, _, payload = _text(v).partition("|")
+            if not version.isdigit():
+                continue
+            if _text(k) != sums.replica:
+                out.totals[_text(k)] = (int(version), payload)
+            elif join:
+                out.own_totals = (int(version), payload)
+        if join:
+            for k, blob in replies[4].items():
+                self._take_base(sums, _text(k), blob, out)
+        new_bases = [a for a, e in epochs.items() if e > sums.epoch(a)]
+        wanted: list[tuple[str, str]] = []
+        for k, v in replies[1].items():
+            arm, _, replica = _text(k).rpartition(_SEP)
+            epoch_text, _, version = _text(v).rpartition("|")
+            epoch = _parse_epoch(epoch_text)
+            if epoch != epochs.get(arm, SEED_EPOCH):
+                continue
+            if replica == sums.replica:
+                if join:
+                    wanted.append((arm, replica))
+                continue
+            held = sums.others.get(arm, {}).get(replica)
+            if held is None or (held.epoch, held.version) < (epoch, int(version)):
+                wanted.append((arm, replica))
+        if not new_bases and not wanted:
+            return out
+        pipe = client.pipeline(transaction=False)
+        if new_bases:
+            pipe.hmget(self.bases, new_bases)
+        if wanted:
+            pipe.hmget(self.parts, [self.field(a, r) for a, r in wanted])
+        replies = pipe.execute()
+        if new_bases:
+            for arm, blob in zip(new_bases, replies.pop(0), strict=True):
+                self._take_base(sums, arm, blob, out)
+        if wanted:
+            for (arm, replica), blob in zip(wanted, replies.pop(0), strict=True):
+                try:
+                    part = decode_part(blob)
+                except CodecError as exc:
+                    out.errors.append(f"{arm}: {exc}")
+                    continue
+                if replica == sums.replica:
+                    sums.resume(arm, part)
+                else:
+                    sums.receive_part(arm, replica, part)
+        return out
+
+    @staticmethod
+    def _take_base(sums: SharedSums, arm: str, blob: object, out: Pulled) -> None:
+        if blob is None:
+            return
+        try:
+            sums.receive_base(arm, decode_base(blob))
+        except CodecError as exc:
+            out.errors.append(f"{arm}: {exc}")
