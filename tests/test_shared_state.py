@@ -629,3 +629,51 @@ def test_no_request_fails_while_redis_restarts_under_load(outage_server: RedisSe
     finally:
         for state in states:
             state.close()
+
+
+def test_a_decision_is_in_redis_when_choose_returns(server: RedisServer) -> None:
+    """Written before `choose` returns (not by the background writer): a replica killed right
+    after answering leaves its decisions takeable by the others."""
+    import redis
+
+    replicas = Replicas(server.url)
+    try:
+        client = redis.Redis.from_url(server.url)
+        decisions = [replicas.a.choose(f"answered then killed {i}") for i in range(20)]
+        assert replicas.shared[0].pending.waiting == 0
+        assert all(client.exists(f"{replicas.namespace}:pd:{d.id}") for d in decisions)
+        replicas.shared[0].pending._stop = True  # the writer must not be needed
+        for d in decisions:
+            assert replicas.b.feedback(d.id, quality=0.5).model == d.model
+    finally:
+        replicas.close()
+
+
+def test_feedback_elsewhere_during_a_redis_restart_waits_for_the_decision(
+    outage_server: RedisServer,
+) -> None:
+    """A decision made while Redis is down reaches Redis when it returns (empty); feedback for
+    it on the other replica waits for it (bounded) instead of answering "unknown"."""
+    replicas = Replicas(outage_server.url)
+    try:
+        outage_server.kill()
+        replicas.sync()
+        assert not any(state.connected for state in replicas.shared)
+        decision = replicas.a.choose("made while Redis is down")
+
+        def come_back() -> None:
+            time.sleep(0.3)
+            outage_server.start()
+            replicas.sync()
+
+        thread = threading.Thread(target=come_back)
+        thread.start()
+        try:
+            outcome = replicas.b.feedback(decision.id, quality=0.7)
+        finally:
+            thread.join()
+        assert outcome.model == decision.model
+        with pytest.raises(UnknownDecision):
+            replicas.a.feedback(decision.id, quality=0.7)  # learned once
+    finally:
+        replicas.close()

@@ -357,3 +357,27 @@ def test_a_loaded_engine_keeps_logging_to_the_store(tmp_path: Path) -> None:
     assert reopened.count() == 2
     changes = set(reopened.table("registry").search().limit(100).to_pandas()["change"])
     assert changes == {"engine started", "engine loaded"}
+
+
+def test_an_outcome_for_another_replicas_decision_updates_its_row(tmp_path: Path) -> None:
+    from banditroute.decision import Outcome
+
+    mine = DecisionStore(tmp_path, embedding_dim=64, background=False)
+    other = DecisionStore(tmp_path, embedding_dim=64, background=False, close_timeout_s=0.2)
+    engine = small_engine(mine)
+    decision = engine.choose("decided on replica A, answered on replica B")
+    other.record_outcome(Outcome(decision.id, decision.model, 0.9, 0.9, 0.002, 150.0, None))
+    other.flush()  # A has not written the row yet: the outcome waits
+    assert other.stats().queued_rows == 1
+    mine.flush()
+    other.flush()
+    assert other.stats().queued_rows == 0
+    fresh = DecisionStore(tmp_path, embedding_dim=64, background=False)  # sees both writers
+    (row,) = [r for r in rows(fresh) if r["id"] == decision.id]
+    assert row["has_outcome"] and row["quality"] == 0.9 and row["cost_usd"] == 0.002
+    # an outcome whose row never appears is dropped at close, and counted
+    other.record_outcome(Outcome("0" * 32, decision.model, 0.5, 0.5, None, None, None))
+    other.close()
+    assert other.lost_rows == 1
+    engine.close()
+    assert DecisionStore(tmp_path, embedding_dim=64, background=False).count() == 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from ..constraints import Constraints
@@ -31,8 +32,20 @@ class ReadyRequest:
     request: ChatRequest
     prompt: str  #: the text routed on: the last user turn
     constraints: Constraints
-    cache_key: str  #: exact-cache key (request, parameters and constraints)
     deterministic: bool  #: temperature 0: safe to serve from a cache
+
+    @cached_property
+    def cache_key(self) -> str:
+        """Exact-cache key (request, parameters and constraints), computed when a cache asks."""
+        key_params = {
+            **self.request.model_dump(mode="json", exclude={"messages"}),
+            "constraints": {
+                k: sorted(v) if isinstance(v, frozenset) else v
+                for k, v in self.constraints.model_dump().items()
+            },
+        }
+        messages = [m.model_dump(mode="json") for m in self.request.messages]
+        return request_key(messages, None, key_params)
 
 
 def merge_constraints(preset: Constraints | None, given: Constraints | None) -> Constraints:
@@ -78,14 +91,7 @@ def prepare(
     if not text.strip():
         raise InvalidInput("the request has no user turn with text to route on")
     merged = merge_constraints(preset, constraints)
-    key_params = {
-        **request.model_dump(mode="json", exclude={"messages"}),
-        "constraints": {
-            k: sorted(v) if isinstance(v, frozenset) else v for k, v in merged.model_dump().items()
-        },
-    }
-    key = request_key([m.model_dump(mode="json") for m in request.messages], None, key_params)
-    return ReadyRequest(request, text, merged, key, is_deterministic(dict(params)))
+    return ReadyRequest(request, text, merged, is_deterministic(dict(params)))
 
 
 def _message(m: object) -> Message:

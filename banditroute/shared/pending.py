@@ -1,18 +1,21 @@
 """Pending decisions in Redis: feedback for a decision may reach any replica, and counts once.
 
 `SharedPending` is the `RemotePending` of the engine's `PendingDecisions`. A decision made here
-is queued, then encoded and written to Redis by a background writer (``ns:pd:<id>``, with a
-TTL), so choosing never waits for Redis. Feedback arriving here for a decision made here
-*claims* it in Redis (one atomic script: delete the record, leave a tombstone ``ns:pt:<id>``);
-feedback for a decision made elsewhere *takes* it from Redis (the same script returns the
-record). Either way a decision is learned at most once: the tombstone refuses a second taker,
-and a record still in the write queue is never written once claimed. What learning needs
-travels with the record: the model, the context vector, the prompt's tokens, the quality
-predicted at choose time, the probe flag and the prompt (redacted, for scoring a response; at
-most 16,000 characters).
+is written to Redis before `choose` returns it (``ns:pd:<id>``, with a TTL; one round trip, with
+the background timeout), so that feedback for it is accepted by any replica even when the replica
+that decided is killed right after answering. While Redis is down (or with ``synchronous``
+off) decisions are queued and written by a background writer instead. Feedback arriving here
+for a decision made here *claims* it in Redis (one atomic script: delete the record, leave a
+tombstone ``ns:pt:<id>``); feedback for a decision made elsewhere *takes* it from Redis (the same
+script returns the record). Either way a decision is learned at most once: the tombstone refuses
+a second taker, and a record still in the write queue is never written once claimed. What
+learning needs travels with the record: the model, the context vector, the prompt's tokens, the
+quality predicted at choose time, the probe flag and the prompt (redacted, for scoring a
+response; at most 16,000 characters).
 
 When Redis is down, decisions queue here (bounded: the oldest are forgotten beyond
-``max_queue``) and feedback for local decisions is accepted locally.
+``max_queue``) and feedback for local decisions is accepted locally; feedback for a decision made
+elsewhere waits (at most ``recovery_wait_s``) for Redis and for that decision to be written back.
 
 >>> import numpy as np
 >>> from banditroute.pending import PendingDecision
@@ -108,6 +111,12 @@ class SharedPending:
         self.ttl_ms = max(1, round(ttl_s * 1000))
         self.max_queue = max_queue
         self.dropped = 0  #: decisions never written because the queue was full
+        #: write each decision to Redis in `put` (one round trip, on the request path) rather than
+        #: from the background writer: a replica killed right after answering loses nothing
+        self.synchronous = True
+        #: feedback for a decision made elsewhere, not found within `recovery_s` of a Redis
+        #: error, is looked for again for up to `recovery_wait_s` (see `take`)
+        self.recovery_s, self.recovery_wait_s = 5.0, 3.0
         self._queue: OrderedDict[str, PendingDecision] = OrderedDict()
         self._inflight: dict[str, PendingDecision] = {}
         self._claimed: set[str] = set()  # claimed while being written
@@ -129,6 +138,21 @@ class SharedPending:
 
     # -- RemotePending --------------------------------------------------------------------------
     def put(self, decision_id: str, pending: PendingDecision) -> None:
+        """Write the decision to Redis now (while Redis answers), so that a decision returned to
+        the caller is in Redis even if this replica dies at once; queue it when Redis is down
+        or when ``synchronous`` is off."""
+        if self.synchronous and self.link.up:
+            try:
+                record = encode(pending, self.replica)
+                # the background timeout (1 s): a busy machine must not turn a slow write into
+                # a decision the other replicas never see (a hung Redis stalls one request)
+                self._put(self.keys(decision_id), [record, self.ttl_ms], client=self.link.slow)
+                return
+            except REDIS_ERRORS as exc:
+                self.link.failed("pending write", exc)
+        self._enqueue(decision_id, pending)
+
+    def _enqueue(self, decision_id: str, pending: PendingDecision) -> None:
         with self._cond:
             self._queue[decision_id] = pending
             while len(self._queue) > self.max_queue:
@@ -164,8 +188,24 @@ class SharedPending:
             return True
 
     def take(self, decision_id: str) -> PendingDecision | None:
+        """Take a decision made elsewhere. Around a Redis outage (down now, or an error in the
+        last `recovery_s`) a decision not found yet may still arrive (its replica writes it
+        when Redis answers again, or writes back all it knows after Redis lost its data): look
+        again every 50 ms for at most `recovery_wait_s` (this runs in a worker thread)."""
+        deadline = time.monotonic() + self.recovery_wait_s
+        while True:
+            found = self._take_once(decision_id) if self.link.up else None
+            if found is not None or time.monotonic() >= deadline or not self._recovering():
+                return found
+            time.sleep(0.05)
+
+    def _recovering(self) -> bool:
         if not self.link.up:
-            return None
+            return True
+        last = self.link.last_error_at
+        return last is not None and time.time() - last < self.recovery_s
+
+    def _take_once(self, decision_id: str) -> PendingDecision | None:
         try:
             record = self._take(self.keys(decision_id), [self.ttl_ms], client=self.link.fast)
         except REDIS_ERRORS as exc:
@@ -226,7 +266,7 @@ class SharedPending:
     def republish(self, decisions: list[tuple[str, PendingDecision]]) -> None:
         """Queue these decisions again (after Redis lost its data)."""
         for decision_id, pending in decisions:
-            self.put(decision_id, pending)
+            self._enqueue(decision_id, pending)
 
     def close(self, timeout_s: float = 2.0) -> None:
         """Write what is queued (while Redis answers, up to ``timeout_s``) and stop the writer."""

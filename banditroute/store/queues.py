@@ -3,7 +3,9 @@ written, late outcomes and the other tables' rows, bounded by ``max_queued``.
 
 Beyond the bound the oldest rows are dropped (decisions first, oldest first) and counted. A
 failed write puts its rows back at the front of their queues, and outcomes that arrived while
-it ran are joined to their decisions, so nothing is lost or written twice.
+it ran are joined to their decisions, so nothing is lost or written twice. An outcome for a
+decision this writer never saw (another replica made it and writes its row) is kept as a
+*foreign* outcome with its arrival time, and written as an update of that row once it exists.
 
 >>> queues = Queues(max_queued=2)
 >>> queues._other["drift"] += [{"id": "a"}, {"id": "b"}, {"id": "c"}]
@@ -53,6 +55,8 @@ class Queues:
         self._waiting: OrderedDict[str, Queued] = OrderedDict()  # decisions sans outcome
         self._ready: deque[Queued] = deque()
         self._late: deque[Outcome] = deque()
+        #: outcomes of decisions another writer logs (another replica's), with arrival times
+        self._foreign: deque[tuple[float, Outcome]] = deque()
         self._written: set[str] = set()  # ids written (or being written) without an outcome
         self._other: dict[str, list[dict[str, Any]]] = {"registry": [], "drift": [], "calls": []}
         self.lock = threading.Lock()  #: guards the queues, the counts and `models_seen`
@@ -61,7 +65,8 @@ class Queues:
     def queued_rows(self) -> int:
         """Rows waiting in memory (call with `lock` held)."""
         others = sum(len(rows) for rows in self._other.values())
-        return len(self._waiting) + len(self._ready) + len(self._late) + others
+        waiting = len(self._waiting) + len(self._ready) + len(self._late) + len(self._foreign)
+        return waiting + others
 
     def _trim(self) -> int:
         """Drop the oldest rows beyond ``max_queued`` (call with `lock` held); how many."""
@@ -75,6 +80,8 @@ class Queues:
                 self._waiting.popitem(last=False)
             elif self._late:
                 self._late.popleft()
+            elif self._foreign:
+                self._foreign.popleft()
             else:
                 max(self._other.values(), key=len).pop(0)
         if excess > 0:
@@ -127,6 +134,7 @@ class Queues:
             self._waiting.clear()
             self._ready.clear()
             self._late.clear()
+            self._foreign.clear()
             for rows in self._other.values():
                 rows.clear()
             self._counts["lost"] += lost

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
 from .batches import convert, values_fit
+from .foreign import update_rows
 from .queues import Queued, Queues
 from .retry import LOGGER, Backoff, RateLimitedLog, WriterStats, check_count, check_seconds
 from .tables import Tables, is_decision_id, quote
@@ -27,10 +28,12 @@ from .tables import Tables, is_decision_id, quote
 if TYPE_CHECKING:
     from ..decision import Outcome
 
-__all__ = ["HEALTHY_CLOSE_S", "WriteLoop"]
+__all__ = ["FOREIGN_EXTRA_S", "HEALTHY_CLOSE_S", "WriteLoop"]
 
 #: longest `close` waits for a store that is writing without errors to finish its backlog
 HEALTHY_CLOSE_S = 120.0
+#: a foreign outcome waits for its row (another replica's) ``outcome_wait_s`` + this, at most
+FOREIGN_EXTRA_S = 60.0
 
 
 def _outcome_values(outcome: Outcome) -> dict[str, Any]:
@@ -140,6 +143,48 @@ class WriteLoop(Queues):
         """
         with self._write_lock:
             self._write(everything)
+            self._write_foreign(everything)
+
+    def _write_foreign(self, everything: bool) -> None:
+        """Update the rows of other replicas' decisions with the outcomes that reached this one:
+        those due (``everything``: all) whose row exists now; the others wait, at most
+        ``outcome_wait_s`` + `FOREIGN_EXTRA_S` after they arrived (then they are counted lost)."""
+        now = time.time()
+        with self.lock:
+            items = list(self._foreign)
+            self._foreign.clear()
+        if not items:
+            return
+        due_s = self.outcome_wait_s + 2 * self.flush_interval_s  # the other row is written by then
+        due = [o for t, o in items if everything or now - t >= due_s]
+        try:
+            found = self._update_rows(due) if due else set()
+        except Exception as exc:
+            error = self.tables.failed(exc)
+            with self.lock:
+                self._foreign.extendleft(reversed(items))
+            raise error from exc
+        expired = now - self.outcome_wait_s - FOREIGN_EXTRA_S
+        keep = [(t, o) for t, o in items if o.decision_id not in found and t >= expired]
+        lost = len(items) - len(keep) - sum(1 for o in due if o.decision_id in found)
+        with self.lock:
+            self._foreign.extendleft(reversed(keep))
+            self._counts["lost"] += lost
+        if lost:
+            self._log.warning(
+                "foreign",
+                "decision log at %s: %d outcome(s) of decisions whose row never appeared were "
+                "dropped (%d rows lost so far)",
+                self.tables.path,
+                lost,
+                self._counts["lost"],
+            )
+
+    def _update_rows(self, outcomes: list[Outcome]) -> set[str]:
+        """Write these outcomes into their decision rows, where the row exists; their ids."""
+        values = {o.decision_id: _outcome_values(o) for o in outcomes}
+        kept = {i: v for i, v in values.items() if is_decision_id(i) and values_fit(v)}
+        return update_rows(self.tables.get("decisions"), kept) if kept else set()
 
     def _write(self, everything: bool) -> None:
         queued, late, other = self._take(everything, time.time() - self.outcome_wait_s)
@@ -234,11 +279,16 @@ class WriteLoop(Queues):
         if self._thread is not None:
             self._thread.join(timeout=patience)
         pause, error = 0.05, None
+        foreign_deadline = time.monotonic() + self.close_timeout_s
         while True:
             if self._write_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
                 try:
                     self._write(everything=True)
-                    return
+                    self._write_foreign(everything=True)
+                    if not self._foreign:
+                        return
+                    # other replicas' rows not written yet: wait for them, briefly
+                    deadline = min(deadline, foreign_deadline)
                 except StoreError as exc:
                     error = exc
                     deadline = min(deadline, time.monotonic() + self.close_timeout_s)

@@ -2,8 +2,11 @@
 background thread.
 
 A decision waits for its outcome (up to ``outcome_wait_s``) so that most rows are written once,
-complete; an outcome arriving after its decision was written becomes an update. Recording only
-appends to memory under a lock; rows are built by the writer, off the caller's hot path.
+complete; an outcome arriving after its decision was written becomes an update, and so does an
+outcome for a decision another replica made (and logs into the same folder): it is written once
+that replica's row exists, waiting at most ``outcome_wait_s`` + 60 s (then dropped and counted
+as lost). Recording only appends to memory under a lock; rows are built by the writer, off the
+caller's hot path.
 
 A broken store (folder deleted, read-only, disk full) never blocks or fails the caller: a failed
 write raises `StoreError` from `write` / `flush`, logs a warning (logger ``banditroute.store``)
@@ -131,6 +134,8 @@ class Writer(WriteLoop):
                 self._ready.append(queued)
             elif outcome.decision_id in self._written:
                 self._late.append(outcome)
+            else:  # another replica's decision: an update of its row, once that is written
+                self._foreign.append((time.time(), outcome))
             dropped = self._trim()
         self._report_dropped(dropped)
 
