@@ -67,6 +67,7 @@ def _replay(args: argparse.Namespace) -> int:
     from .registry import Registry, example_registry_path
     from .replay.drift_injection import DriftSpec, drift_report
     from .replay.loaders import load_logs
+    from .replay.prices import replay_models
     from .replay.report import plot_frontiers, summarize
     from .replay.runner import ReplaySettings, prepare, replay
     from .synthetic import make_workload
@@ -83,7 +84,10 @@ def _replay(args: argparse.Namespace) -> int:
     dropped = 0
     if args.data:
         loaded = load_logs(args.data, registry)
-        log, models, dropped = loaded.log, list(registry), loaded.dropped_missing_quality
+        log, dropped = loaded.log, loaded.dropped_missing_quality
+        models, note = replay_models(loaded, registry, explicit=args.registry is not None)
+        if note:
+            print(note)
     else:
         log, models = make_workload(n_prompts=args.synthetic_prompts, seed=0)
         print(f"no DATA given: replaying the synthetic workload ({log.n_prompts} prompts)")
@@ -228,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--policies",
         nargs="+",
         metavar="NAME",
-        help="thompson epsilon_greedy linucb random mabwiser_lints knn (default: all)",
+        help="thompson epsilon_greedy linucb random mabwiser_lints knn (the default), "
+        "paretobandit paretobandit_default",
     )
     rp.add_argument(
         "--lambdas",
@@ -238,7 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="willingness-to-pay grid (reward = quality − λ·cost/cost_scale)",
     )
     rp.add_argument("--seeds", type=whole(1, 1000), default=3)
-    rp.add_argument("--registry", type=Path, help="models and prices (default: RouterBench's 11)")
+    rp.add_argument(
+        "--registry",
+        type=Path,
+        help="models and prices (default: RouterBench's 11; models it does not list are "
+        "priced from the log's costs)",
+    )
     rp.add_argument("--embedder", choices=["minilm", "hashing"], default="minilm")
     rp.add_argument(
         "--cache-dir",

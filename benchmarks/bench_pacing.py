@@ -36,8 +36,10 @@ alpha=BEST_K3_HPARAMS["alpha"], forgetting_factor=BEST_K3_HPARAMS["forgetting_fa
 cost_penalty=0.0, budget_pacer=BudgetPacer(ceiling, mode=PacingMode.ADAPTIVE),
 bandit_seed=seed)``; per prompt ``model, log = router.route(x)``, ``log.cost_usd = <real
 cost>``, ``router.process_feedback(log.request_id, reward=<quality>)`` (which feeds the real
-cost to its pacer). Its shipped PCA was pickled by an older scikit-learn (the version warning
-is silenced); warmup priors are its default and part of how its users run it.
+cost to its pacer); the feature pipeline and the routing loop are
+`banditroute.replay.paretobandit_peer`'s, shared with ``banditroute replay``. Its shipped PCA
+was pickled by an older scikit-learn (the version warning is silenced); warmup priors are its
+default and part of how its users run it.
 
 Output: per level, the ceiling, each router's realised mean test cost and its overspend
 (realised/ceiling − 1; ours also for the worst seed), each router's mean test quality; then
@@ -64,6 +66,7 @@ from banditroute.embedders import MiniLMEmbedder
 from banditroute.embedding_cache import embed_cached
 from banditroute.registry import ModelProfile, Registry
 from banditroute.replay.loaders import load_logs
+from banditroute.replay.paretobandit_peer import model_registry, paretobandit_features, route_stream
 from banditroute.replay.routers import Stream
 from banditroute.replay.runner import prepare
 
@@ -98,17 +101,13 @@ class _RawMiniLM:
 
 
 def _paretobandit_features(prompts: list[str], progress: bool) -> np.ndarray:
-    from pareto_bandit import FeatureService
-    from pareto_bandit.config import DEFAULT_PCA_PATH
     from pareto_bandit.feature_service import MAX_PROMPT_LENGTH
 
     clipped = [p[:MAX_PROMPT_LENGTH] for p in prompts]  # as extract_features_batch truncates
     raw = embed_cached(clipped, _RawMiniLM(), "minilm-raw", CACHE, progress=progress)
-    row = {p: i for i, p in enumerate(clipped)}
-    service = FeatureService(
-        custom_encoder=lambda text: raw[row[text]], embedding_dim=384, pca_path=DEFAULT_PCA_PATH
-    )
-    return np.asarray(service.extract_features_batch(prompts), dtype=np.float64)
+    features = paretobandit_features(np.asarray(raw, dtype=np.float64))
+    assert features is not None  # MiniLM vectors are 384-wide
+    return features
 
 
 def load_data(progress: bool = True) -> Data | None:
@@ -182,12 +181,8 @@ def run_paretobandit(data: Data, ceiling: float, seed: int) -> Run:
     from pareto_bandit.config import BEST_K3_HPARAMS
     from pareto_bandit.storage import EphemeralContextStore
 
-    registry = {
-        m.id: {"input_cost_per_m": m.input_usd_per_mtok, "output_cost_per_m": m.output_usd_per_mtok}
-        for m in data.models
-    }
     router = BanditRouter.create(
-        model_registry=registry,
+        model_registry=model_registry(data.models),
         feature_service=FeatureService.for_precomputed(data.pb_val.shape[1]),
         context_store=EphemeralContextStore(),
         priors="warmup",
@@ -203,15 +198,11 @@ def run_paretobandit(data: Data, ceiling: float, seed: int) -> Run:
     for (stream, features), order, judge in zip(
         streams, _orders(data, seed), (False, True), strict=True
     ):
-        log, column = stream.log, {m: j for j, m in enumerate(stream.log.models)}
-        for i in order:
-            model, routed = router.route(features[i])
-            j = column[model]
-            quality, cost = float(log.quality[i, j]), float(log.cost[i, j])
-            routed.cost_usd = cost  # the real cost, which process_feedback feeds to the pacer
-            router.process_feedback(routed.request_id, reward=quality)
-            if judge:
-                judged.append((quality, cost))
+        log = stream.log
+        chosen = route_stream(router, features, log, order)  # feeds the real cost to its pacer
+        if judge:
+            rows = np.arange(log.n_prompts)
+            judged.extend(zip(log.quality[rows, chosen], log.cost[rows, chosen], strict=True))
     q, c = np.mean(judged, axis=0)
     return Run(float(q), float(c))
 

@@ -7,9 +7,13 @@ Wide (RouterBench's ``routerbench_0shot.pkl`` layout, as .csv, .parquet or .pkl)
 Prompts stored as Python list literals (``"['...']"``) are unpacked.
 
 Long (one row per prompt × model): ``prompt_id, prompt, model, quality`` and optionally
-``cost_usd, latency_ms, response, output_tokens, task`` (or ``dataset``). Without ``cost_usd``,
-cost = registry list prices × (prompt tokens, output tokens or the response's tokens), as for
-AlpacaEval tables.
+``cost_usd, latency_ms, response, output_tokens, task`` (or ``eval_name`` or ``dataset``, as
+the task column). Without ``cost_usd``, cost = registry list prices × (prompt tokens, output
+tokens or the response's tokens), as for AlpacaEval tables.
+
+Answer lengths, when the log gives them (``output_tokens``, or responses counted with
+`estimate_tokens`), are kept as ``LoadedLog.output_tokens``: prices can then be inferred from
+the logged costs (`banditroute.replay.prices`).
 
 Missing quality: a prompt with any model's quality missing is dropped from the log (a replay
 needs every model's outcome for the oracle and the single-model baselines); the number dropped
@@ -53,9 +57,19 @@ RESPONSE_SUFFIX = "|model_response"
 
 @dataclass(frozen=True)
 class LoadedLog:
+    """The concatenated log, rows dropped for a missing quality, the files read, and the
+    answer lengths (prompts × models, NaN where unknown; None when no file gives them)."""
+
     log: OutcomeLog
     dropped_missing_quality: int
     sources: tuple[str, ...]
+    output_tokens: np.ndarray | None = None
+
+
+def _token_counts(cells: Any) -> np.ndarray:
+    """`estimate_tokens` of each response cell; NaN for an empty or missing one."""
+    texts = [unpack_text(c) for c in cells]
+    return np.array([estimate_tokens(t) if t else np.nan for t in texts], dtype=float)
 
 
 def read_frame(path: str | Path, reader: Callable[[Path], Any], kind: str) -> Any:
@@ -143,7 +157,7 @@ def unpack_text(cell: object) -> str:
     return text
 
 
-def _wide(frame: Any, source: str) -> tuple[OutcomeLog, int]:
+def _wide(frame: Any, source: str) -> tuple[OutcomeLog, int, np.ndarray | None]:
     models = [str(c)[: -len(COST_SUFFIX)] for c in frame.columns if str(c).endswith(COST_SUFFIX)]
     missing = [m for m in models if m not in frame.columns]
     if not models or missing or "prompt" not in frame.columns:
@@ -157,6 +171,9 @@ def _wide(frame: Any, source: str) -> tuple[OutcomeLog, int]:
     cost = frame[[m + COST_SUFFIX for m in models]].to_numpy(dtype=float)
     keep = np.isfinite(quality).all(axis=1) & np.isfinite(cost).all(axis=1)
     frame = frame[keep]
+    answers = None
+    if all(m + RESPONSE_SUFFIX in frame.columns for m in models):
+        answers = np.stack([_token_counts(frame[m + RESPONSE_SUFFIX]) for m in models], axis=1)
     tasks = (
         frame["eval_name"].astype(str).tolist() if "eval_name" in frame else [source] * len(frame)
     )
@@ -169,10 +186,12 @@ def _wide(frame: Any, source: str) -> tuple[OutcomeLog, int]:
         cost=cost[keep],
         prompt_ids=ids,
     )
-    return log, int((~keep).sum())
+    return log, int((~keep).sum()), answers
 
 
-def _long(frame: Any, source: str, registry: Registry | None) -> tuple[OutcomeLog, int]:
+def _long(
+    frame: Any, source: str, registry: Registry | None
+) -> tuple[OutcomeLog, int, np.ndarray | None]:
     need = {"prompt_id", "prompt", "model", "quality"}
     if not need <= set(frame.columns):
         raise InvalidInput(f"{source}: a long table needs columns {sorted(need)}")
@@ -200,7 +219,11 @@ def _long(frame: Any, source: str, registry: Registry | None) -> tuple[OutcomeLo
             registry[m].cost_usd(i, o)
             for m, i, o in zip(frame["model"].astype(str), in_tokens, out_tokens, strict=True)
         ]
-    task_col = "task" if "task" in frame.columns else "dataset" if "dataset" in frame else None
+    task_col = next((c for c in ("task", "eval_name", "dataset") if c in frame.columns), None)
+    if "output_tokens" in frame.columns:
+        frame["_answer_tokens"] = frame["output_tokens"]
+    elif "response" in frame.columns:
+        frame["_answer_tokens"] = _token_counts(frame["response"])
     pivot_q = frame.pivot_table(
         index="prompt_id", columns="model", values="quality", aggfunc="mean"
     )
@@ -218,6 +241,11 @@ def _long(frame: Any, source: str, registry: Registry | None) -> tuple[OutcomeLo
         latency = pivot_l.reindex(index=pivot_q.index, columns=models).to_numpy(dtype=float)
         keep &= np.isfinite(latency).all(axis=1)
         latency = latency[keep]
+    answers = None
+    if "_answer_tokens" in frame.columns:
+        pivot_t = frame.pivot_table(index="prompt_id", columns="model", values="_answer_tokens")
+        answers = pivot_t.reindex(index=pivot_q.index, columns=models).to_numpy(dtype=float)
+        answers = answers[keep]
     tasks = firsts[task_col].astype(str) if task_col else None
     log = OutcomeLog(
         prompts=[unpack_text(p) for p in firsts["prompt"][keep]],
@@ -228,7 +256,7 @@ def _long(frame: Any, source: str, registry: Registry | None) -> tuple[OutcomeLo
         latency=latency,
         prompt_ids=[str(i) for i in pivot_q.index[keep]],
     )
-    return log, int((~keep).sum())
+    return log, int((~keep).sum()), answers
 
 
 def _concat(logs: Sequence[OutcomeLog]) -> OutcomeLog:
@@ -262,13 +290,24 @@ def load_logs(paths: Sequence[str | Path], registry: Registry | None = None) -> 
     """Read and concatenate log files (wide or long, detected from the columns)."""
     if not paths:
         raise InvalidInput("no log files given")
-    logs, dropped = [], 0
+    logs: list[OutcomeLog] = []
+    answers: list[np.ndarray] = []
+    dropped = 0
     for path in map(Path, paths):
         frame = read_table(path)
         wide = any(str(c).endswith(COST_SUFFIX) for c in frame.columns)
-        log, n = _wide(frame, path.name) if wide else _long(frame, path.name, registry)
+        log, n, tokens = _wide(frame, path.name) if wide else _long(frame, path.name, registry)
         if log.n_prompts == 0:
             raise InvalidInput(f"{path.name}: no prompt has every model's quality")
+        if tokens is None:
+            tokens = np.full(log.quality.shape, np.nan)
+        if logs and log.models != logs[0].models and set(log.models) == set(logs[0].models):
+            order = np.array([log.models.index(m) for m in logs[0].models], dtype=np.intp)
+            tokens = tokens[:, order]
         logs.append(log)
+        answers.append(tokens)
         dropped += n
-    return LoadedLog(_concat(logs), dropped, tuple(str(p) for p in paths))
+    log = _concat(logs)  # first: it refuses files naming different models
+    combined = np.concatenate(answers)
+    known = combined if np.isfinite(combined).any() else None
+    return LoadedLog(log, dropped, tuple(str(p) for p in paths), known)

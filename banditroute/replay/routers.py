@@ -9,8 +9,9 @@ replay can run; the engine's policies route through the same `Learner` the `Engi
 >>> from banditroute.replay.routers import ROUTERS, oracle_choices
 >>> oracle_choices(np.array([[1.0, 1.0], [0.0, 1.0]]), np.array([[2.0, 1.0], [1.0, 1.0]]), 0.0)
 array([1, 1])
->>> sorted(ROUTERS)
-['epsilon_greedy', 'knn', 'linucb', 'mabwiser_lints', 'random', 'thompson']
+>>> sorted(ROUTERS)  # doctest: +NORMALIZE_WHITESPACE
+['epsilon_greedy', 'knn', 'linucb', 'mabwiser_lints', 'paretobandit', 'paretobandit_default',
+ 'random', 'thompson']
 """
 
 from __future__ import annotations
@@ -76,7 +77,9 @@ class RouterSpec:
 
     run: Callable[[RouteJob], np.ndarray]
     needs_warm_start: bool = False  #: a supervised router: skipped without warm-start data
-    needs_module: str | None = None  #: an optional package it drives
+    needs_module: str | None = None  #: an optional package it drives (its import name)
+    package: str | None = None  #: that package's name on PyPI, when it differs
+    cold_only: bool = False  #: skipped when warm-start data is given
     seeded: bool = True  #: False: deterministic, one run serves every seed
     engine_policy: bool = False  #: routes through the engine's own `Learner`
 
@@ -217,8 +220,24 @@ def _mabwiser(job: RouteJob) -> np.ndarray:
     return mabwiser_choices(job.test, job.order, job.cost_weight, job.seed, builder, job.warm)
 
 
+def _paretobandit(warmup: bool) -> RouterSpec:
+    def run(job: RouteJob) -> np.ndarray:
+        from .paretobandit_peer import paretobandit_choices, paretobandit_features
+
+        features = paretobandit_features(job.test.embeddings)  # its MiniLM → PCA-25 + bias
+        if features is None:  # not MiniLM vectors: our context vectors
+            width = job.test.embeddings.shape[1]
+            features = job.test.contexts(job.builder or ContextBuilder(width))
+        log, order, weight = job.test.log, job.order, job.cost_weight
+        return paretobandit_choices(job.models, log, features, order, weight, job.seed, warmup)
+
+    return RouterSpec(run, needs_module="pareto_bandit", package="paretobandit", cold_only=True)
+
+
 ROUTERS: dict[str, RouterSpec] = {
     **{name: _engine_router(name) for name in ("thompson", "epsilon_greedy", "linucb", "random")},
     "mabwiser_lints": RouterSpec(_mabwiser, needs_module="mabwiser"),
     "knn": RouterSpec(_knn, needs_warm_start=True, seeded=False),
+    "paretobandit": _paretobandit(warmup=False),
+    "paretobandit_default": _paretobandit(warmup=True),
 }

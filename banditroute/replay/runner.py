@@ -104,7 +104,8 @@ def _check_models(log: OutcomeLog, models: Sequence[ModelProfile]) -> list[Model
     missing = [m for m in log.models if m not in by_id]
     if missing:
         raise InvalidInput(
-            f"the registry has no profile (prices) for {missing}: pass a registry listing them"
+            f"the registry has no profile (prices) for {missing}: list them in it, or replay "
+            "without one to infer their prices from the logged costs"
         )
     return [by_id[m] for m in log.models]
 
@@ -137,8 +138,11 @@ def replay(
         spec = ROUTERS[name]
         if spec.needs_warm_start and warm is None:
             result.skipped[name] = "needs --warm-start data (it is a supervised router)"
+        elif spec.cold_only and warm is not None:
+            result.skipped[name] = "routes cold only (its warm start is not wired yet)"
         elif spec.needs_module and importlib.util.find_spec(spec.needs_module) is None:
-            result.skipped[name] = f"{spec.needs_module} is not installed (pip install "
+            package = spec.package or spec.needs_module
+            result.skipped[name] = f"{package} is not installed (pip install {package}, or "
             result.skipped[name] += "banditroute[bench])"
         else:
             jobs.append(name)
