@@ -22,7 +22,10 @@ import numpy as np
 from .errors import StateFileError, UnknownModel, check_number, invalid
 from .untrusted import float_array
 
-__all__ = ["RidgeArms"]
+#: precisions (inverse prior variances) a posterior accepts: beyond, its arithmetic overflows
+PRECISION_RANGE = (1e-6, 1e6)
+
+__all__ = ["PRECISION_RANGE", "RidgeArms"]
 
 
 class RidgeArms:
@@ -44,11 +47,11 @@ class RidgeArms:
         intercept_precision: float = 1.0,
         prior_precision: float = 1.0,
     ) -> None:
-        self.prior_intercept = check_number("prior_intercept", prior_intercept)
+        self.prior_intercept = check_number("prior_intercept", prior_intercept, -1e3, 1e3)
         self.intercept_precision = check_number(
-            "intercept_precision", intercept_precision, 0, above=True
+            "intercept_precision", intercept_precision, *PRECISION_RANGE
         )
-        self.prior_precision = check_number("prior_precision", prior_precision, 0, above=True)
+        self.prior_precision = check_number("prior_precision", prior_precision, *PRECISION_RANGE)
         self._idx_cache: dict[tuple[str, ...], np.ndarray] = {}
         self._empty()
 

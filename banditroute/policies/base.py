@@ -68,7 +68,7 @@ class Policy(Configurable, ABC):
         When true, the prior mean of every model's intercept follows the mean quality observed
         over all models (shrunk to ``prior_quality`` with the weight of one observation), so a
         model with little data starts from what models typically score (empirical Bayes).
-    discount : float in (0, 1]
+    discount : float in [0.5, 1]
         Passive forgetting: before each update of a model, what it had learned is weighted by
         this factor (1 = remember everything; 0.99 ≈ the last 100 observations).
     seed : int, optional
@@ -95,12 +95,10 @@ class Policy(Configurable, ABC):
         self.prior_quality = float(prior_quality)
         self.prior_precision = float(prior_precision)
         self.intercept_precision = float(intercept_precision)
-        self.noise_variance = check_number("noise_variance", noise_variance, 0, above=True)
-        self.noise_prior_weight = check_number(
-            "noise_prior_weight", noise_prior_weight, 0, above=True
-        )
+        self.noise_variance = check_number("noise_variance", noise_variance, 1e-6, 1e6)
+        self.noise_prior_weight = check_number("noise_prior_weight", noise_prior_weight, 1e-6, 1e6)
         self.pooled_prior = bool(pooled_prior)
-        self.discount = check_number("discount", discount, 0, 1, above=True)
+        self.discount = check_number("discount", discount, 0.5, 1)  # below: forgets in 1 step
         self.seed = check_seed(seed)
         self._quality_sum = 0.0  # over all models, for the pooled prior
         self._quality_count = 0

@@ -31,7 +31,7 @@ class LinUCB(Policy):
 
     def __init__(self, *, alpha: float = 1.0, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.alpha = check_number("alpha", alpha, 0)
+        self.alpha = check_number("alpha", alpha, 0, 100)
 
     def _utilities(
         self, mean: np.ndarray, sd: np.ndarray, penalty: np.ndarray, n: int, arms: list[str]

@@ -79,7 +79,7 @@ class LinearThompsonSampling(Policy):
 
     def __init__(self, *, exploration: float = 0.25, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.exploration = check_number("exploration", exploration, 0)
+        self.exploration = check_number("exploration", exploration, 0, 100)
 
     def _utilities(
         self, mean: np.ndarray, sd: np.ndarray, penalty: np.ndarray, n: int, arms: list[str]
