@@ -82,8 +82,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
-from bench_output import report  # type: ignore[import-not-found]
+from bench_output import (  # type: ignore[import-not-found]
+    atimed_rounds,
+    overhead_figures,
+    report,
+    timed_rounds,
+)
 from gateway_scenarios import (  # type: ignore[import-not-found]
     OfflineGuard,
     RemoteFake,
@@ -106,28 +110,14 @@ def _gateway(server: RemoteFake, **kwargs: Any) -> Gateway:
     return Gateway(engine_for(MODELS, server.openai_base_url), seed=0, **kwargs)
 
 
-def _ms(samples: list[float]) -> np.ndarray:
-    return np.asarray(samples) * 1000.0
-
-
 def _percentiles(prefix: str, arms: dict[str, list[float]]) -> dict[str, float]:
-    direct, gateway, learning = (_ms(arms[k]) for k in ("direct", "gateway", "learning"))
-    d50, d99 = np.percentile(direct, [50, 99])
-    g50, g99 = np.percentile(gateway, [50, 99])
-    l50, l99 = np.percentile(learning, [50, 99])
-    p50, p99 = np.percentile(gateway - direct, [50, 99])
-    return {
-        f"{prefix}direct_p50_ms": float(d50),
-        f"{prefix}direct_p99_ms": float(d99),
-        f"{prefix}gateway_p50_ms": float(g50),
-        f"{prefix}gateway_p99_ms": float(g99),
-        f"{prefix}overhead_p50_ms": float(g50 - d50),
-        f"{prefix}overhead_p99_ms": float(g99 - d99),
-        f"{prefix}overhead_pairwise_p50_ms": float(p50),
-        f"{prefix}overhead_pairwise_p99_ms": float(p99),
-        f"{prefix}overhead_learning_p50_ms": float(l50 - d50),
-        f"{prefix}overhead_learning_p99_ms": float(l99 - d99),
-    }
+    figures = overhead_figures(prefix, "gateway", "overhead", arms["direct"], arms["gateway"])
+    learning = overhead_figures(
+        prefix, "learning", "overhead_learning", arms["direct"], arms["learning"]
+    )
+    for p in ("p50", "p99"):  # the learning arm: its overhead only
+        figures[f"{prefix}overhead_learning_{p}_ms"] = learning[f"{prefix}overhead_learning_{p}_ms"]
+    return figures
 
 
 def _body() -> dict[str, Any]:
@@ -149,13 +139,7 @@ def sync_overhead(server: RemoteFake, calls: int) -> dict[str, float]:
         "gateway": lambda: plain.complete(PROMPT),
         "learning": lambda: learning.complete(PROMPT),
     }
-    times: dict[str, list[float]] = {name: [] for name in arms}
-    for n in range(WARMUP + calls):
-        for name, call in arms.items():
-            started = time.perf_counter()
-            call()
-            if n >= WARMUP:
-                times[name].append(time.perf_counter() - started)
+    times = timed_rounds(arms, calls, WARMUP)
     client.close()
     plain.close()
     learning.close()
@@ -176,13 +160,7 @@ async def _async_overhead(server: RemoteFake, calls: int) -> dict[str, float]:
         "gateway": lambda: plain.acomplete(PROMPT),
         "learning": lambda: learning.acomplete(PROMPT),
     }
-    times: dict[str, list[float]] = {name: [] for name in arms}
-    for n in range(WARMUP + calls):
-        for name, call in arms.items():
-            started = time.perf_counter()
-            await call()
-            if n >= WARMUP:
-                times[name].append(time.perf_counter() - started)
+    times = await atimed_rounds(arms, calls, WARMUP)
     await client.aclose()
     await plain.aclose()
     await learning.aclose()

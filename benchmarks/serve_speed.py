@@ -74,7 +74,11 @@ for _p in (str(BENCH), str(REPO)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from bench_output import report  # type: ignore[import-not-found]  # noqa: E402
+from bench_output import (  # type: ignore[import-not-found]  # noqa: E402
+    overhead_figures,
+    report,
+    timed_rounds,
+)
 from gateway_scenarios import RemoteFake  # type: ignore[import-not-found]  # noqa: E402
 from openai import OpenAI  # noqa: E402
 from serve_servers import (  # type: ignore[import-not-found]  # noqa: E402
@@ -104,31 +108,7 @@ def _body(model: str) -> dict[str, Any]:
 
 
 def _stats(prefix: str, direct: list[float], served: list[float]) -> dict[str, float]:
-    d, s = np.asarray(direct) * 1000.0, np.asarray(served) * 1000.0
-    d50, d99 = np.percentile(d, [50, 99])
-    s50, s99 = np.percentile(s, [50, 99])
-    p50, p99 = np.percentile(s - d, [50, 99])
-    return {
-        f"{prefix}direct_p50_ms": float(d50),
-        f"{prefix}direct_p99_ms": float(d99),
-        f"{prefix}serve_p50_ms": float(s50),
-        f"{prefix}serve_p99_ms": float(s99),
-        f"{prefix}serve_overhead_p50_ms": float(s50 - d50),
-        f"{prefix}serve_overhead_p99_ms": float(s99 - d99),
-        f"{prefix}serve_overhead_pairwise_p50_ms": float(p50),
-        f"{prefix}serve_overhead_pairwise_p99_ms": float(p99),
-    }
-
-
-def _timed_rounds(arms: dict[str, Callable[[], object]], calls: int) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {name: [] for name in arms}
-    for n in range(WARMUP + calls):
-        for name, call in arms.items():
-            started = time.perf_counter()
-            call()
-            if n >= WARMUP:
-                times[name].append(time.perf_counter() - started)
-    return times
+    return overhead_figures(prefix, "serve", "serve_overhead", direct, served)
 
 
 def _httpx_call(client: httpx.Client, url: str, model: str) -> Callable[[], str]:
@@ -171,7 +151,7 @@ def overhead(
             ]
             arms["openai_direct"] = _openai_call(clients[0], MODELS[0])
             arms["openai_serve"] = _openai_call(clients[1], "auto")
-        times = _timed_rounds(arms, calls)
+        times = timed_rounds(arms, calls, WARMUP)
         for c in clients:
             c.close()
     if store_url is not None:

@@ -216,6 +216,33 @@ class Gateway:
         latency = sum(a.latency_ms for a in plan.attempts)
         self._outcomes.log_call(decision, plan.attempts, plan.tags, ok=False, latency_ms=latency)
 
+    def _start(
+        self,
+        prompt: str | Sequence[Message | Mapping[str, Any]],
+        constraints: Constraints | None,
+        preset: str | None,
+        tags: Sequence[str],
+        timeout_s: float | None,
+        scorer: object,
+        stream: bool,
+        params: Mapping[str, Any],
+    ) -> Completion | tuple[ReadyRequest, Any, Any, Any]:
+        """What sync and async calls share before the first attempt: the checked arguments, the
+        ready request, a cache hit (returned as is) or the decision and its attempt plan."""
+        tag_set, timeout = check_call(
+            preset=preset,
+            presets=self.presets,
+            tags=tags,
+            timeout_s=timeout_s,
+            scorer=scorer,
+            stream=stream,
+        )
+        ready = self._ready(prompt, constraints, preset, params)
+        if not stream and (hit := self._cached(ready, tag_set)) is not None:
+            return hit
+        decision, plan = self._plan(ready, tag_set, timeout)
+        return ready, decision, plan, self.scorer if scorer is ... else scorer
+
     # -- sync ---------------------------------------------------------------------------------
     def complete(
         self,
@@ -236,19 +263,10 @@ class Gateway:
         `NoFeasibleModel` when no model may serve, `CompletionFailed` (listing every attempt)
         when none answered within ``timeout_s``.
         """
-        tag_set, timeout = check_call(
-            preset=preset,
-            presets=self.presets,
-            tags=tags,
-            timeout_s=timeout_s,
-            scorer=scorer,
-            stream=stream,
-        )
-        ready = self._ready(prompt, constraints, preset, params)
-        how: Any = self.scorer if scorer is ... else scorer
-        if not stream and (hit := self._cached(ready, tag_set)) is not None:
-            return hit
-        decision, plan = self._plan(ready, tag_set, timeout)
+        started = self._start(prompt, constraints, preset, tags, timeout_s, scorer, stream, params)
+        if isinstance(started, Completion):
+            return started
+        ready, decision, plan, how = started
         if stream:
             return CompletionStream(self, ready, decision, plan, how)
         return serve(self, ready, decision, plan, how)
@@ -268,19 +286,10 @@ class Gateway:
     ) -> Any:
         """Async `complete` (one shared ``httpx.AsyncClient``); with ``stream=True`` an
         `AsyncCompletionStream`."""
-        tag_set, timeout = check_call(
-            preset=preset,
-            presets=self.presets,
-            tags=tags,
-            timeout_s=timeout_s,
-            scorer=scorer,
-            stream=stream,
-        )
-        ready = self._ready(prompt, constraints, preset, params)
-        how: Any = self.scorer if scorer is ... else scorer
-        if not stream and (hit := self._cached(ready, tag_set)) is not None:
-            return hit
-        decision, plan = self._plan(ready, tag_set, timeout)
+        started = self._start(prompt, constraints, preset, tags, timeout_s, scorer, stream, params)
+        if isinstance(started, Completion):
+            return started
+        ready, decision, plan, how = started
         if stream:
             return AsyncCompletionStream(self, ready, decision, plan, how)
         return await aserve(self, ready, decision, plan, how)
