@@ -81,10 +81,10 @@ def decide(
     mean, sd = policy.posterior(context, ids)
     costs = estimator.costs_usd(models, prompt_tokens, context, constraints.expected_output_tokens)
     latencies = estimator.latencies_ms(models)
-    estimates = {
-        m: ArmEstimate(c, lat, q)
-        for m, c, lat, q in zip(ids, costs.tolist(), latencies.tolist(), mean.tolist(), strict=True)
-    }
+    estimates: dict[str, ArmEstimate] = {}
+    if gate is not None or constraints.limits_estimates:
+        triples = zip(costs.tolist(), latencies.tolist(), mean.tolist(), strict=True)
+        estimates = dict(zip(ids, map(ArmEstimate._make, triples), strict=True))
     feasible, excluded = split_feasible(models, constraints, prompt_tokens, estimates)
     if gate is not None:
         closed = {}
@@ -96,33 +96,27 @@ def decide(
     if not feasible:
         raise NoFeasibleModel(excluded)
     arms = [m.id for m in feasible]
-    rows = np.array([position for position, m in enumerate(ids) if m not in excluded])
-    penalty = tradeoff.penalty(costs[rows], latencies[rows])
-    feasible_mean, feasible_sd = mean[rows], sd[rows]
-    utilities = policy.utilities_from_posterior(feasible_mean, feasible_sd, penalty, 1, arms)
-    order = np.argsort(-utilities[0], kind="stable")
+    if excluded:  # the rows of the feasible models
+        rows = np.array([position for position, m in enumerate(ids) if m not in excluded])
+        mean, sd, costs, latencies = mean[rows], sd[rows], costs[rows], latencies[rows]
+    penalty = tradeoff.penalty(costs, latencies)
+    utilities = policy.utilities_from_posterior(mean, sd, penalty, 1, arms)[0]
+    order = np.argsort(-utilities, kind="stable")
     probe = None if pick_probe is None else pick_probe(arms)
     if probe is not None:  # a model on probation after a drift: scheduled, not sampled
         first = arms.index(probe)
         order = np.r_[first, order[order != first]]
-        propensity = 1.0
+        propensity: float | Callable[[], float] = 1.0
     else:
-        propensity = policy.propensity(feasible_mean, feasible_sd, penalty, int(order[0]), arms)
-    ranked = rows[order]
+        propensity = policy.deferred_propensity(mean, sd, penalty, int(order[0]), arms)
+    ranked = order.tolist()
+    columns = (utilities, mean, sd, costs, latencies)
     candidates = tuple(
-        map(
-            Candidate,
-            [arms[j] for j in order.tolist()],
-            utilities[0, order].tolist(),
-            mean[ranked].tolist(),
-            sd[ranked].tolist(),
-            costs[ranked].tolist(),
-            latencies[ranked].tolist(),
-        )
+        map(Candidate, [arms[j] for j in ranked], *(column[order].tolist() for column in columns))
     )
     decision = Decision(
         id=decision_id,
-        model=arms[int(order[0])],
+        model=arms[ranked[0]],
         fallbacks=tuple(c.model for c in candidates[1:]),
         propensity=propensity,
         policy=policy.name if probe is None else f"{policy.name}+probe",
@@ -130,7 +124,7 @@ def decide(
         candidates=candidates,
         excluded=excluded,
     )
-    return Choice(decision, float(mean[ranked[0]]), probe is not None)
+    return Choice(decision, candidates[0].expected_quality, probe is not None)
 
 
 def _gate_says(gate: Gate, model: ModelProfile, estimate: ArmEstimate, tokens: int) -> str | None:

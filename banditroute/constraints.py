@@ -78,6 +78,24 @@ class Constraints(StrictModel):
     force_model: str | None = None
     expected_output_tokens: int | None = Field(default=None, ge=0, le=MAX_OUTPUT_TOKENS)
 
+    @property
+    def restricts_models(self) -> bool:
+        """Whether a model list, a provider list or required capabilities may exclude a model."""
+        return bool(
+            self.force_model is not None
+            or self.deny_models
+            or self.allow_models is not None
+            or self.deny_providers
+            or self.allow_providers is not None
+            or self.capabilities
+        )
+
+    @property
+    def limits_estimates(self) -> bool:
+        """Whether a model's estimates for the prompt (cost, latency, quality) can exclude it."""
+        limits = (self.max_cost_usd, self.max_latency_ms, self.min_quality)
+        return any(limit is not None for limit in limits)
+
     @field_validator(
         "capabilities",
         "allow_models",
@@ -127,10 +145,8 @@ class ArmEstimate(NamedTuple):
     quality: float
 
 
-def _static_reason(
-    model: ModelProfile, c: Constraints, prompt_tokens: int, now: float
-) -> str | None:
-    """Why this model may not serve, from the profile alone (None when it may)."""
+def _listed_reason(model: ModelProfile, c: Constraints) -> str | None:
+    """Why the constraints' lists (models, providers, capabilities) exclude this model."""
     if c.force_model is not None and model.id != c.force_model:
         return f"force_model is {c.force_model!r}"
     if model.id in c.deny_models:
@@ -141,14 +157,20 @@ def _static_reason(
         return f"provider {model.provider!r} in deny_providers"
     if c.allow_providers is not None and model.provider not in c.allow_providers:
         return f"provider {model.provider!r} not in allow_providers"
+    if missing := c.capabilities - model.capabilities:
+        return f"lacks capabilities {sorted(missing)}"
+    return None
+
+
+def _lifecycle_reason(
+    model: ModelProfile, c: Constraints, prompt_tokens: int, now: float
+) -> str | None:
+    """Why this model may not serve now: deprecated, or the prompt exceeds its context window."""
     if model.is_deprecated(now) and not c.include_deprecated:
         replacement = f" (replacement: {model.replacement})" if model.replacement else ""
         if model.deprecated or model.deprecated_on is None:
             return f"deprecated{replacement}"
         return f"deprecated since {day(model.deprecated_on)}{replacement}"
-    missing = c.capabilities - model.capabilities
-    if missing:
-        return f"lacks capabilities {sorted(missing)}"
     if prompt_tokens > model.context_window:
         return f"prompt of ~{prompt_tokens} tokens exceeds context window {model.context_window}"
     return None
@@ -178,14 +200,19 @@ def split_feasible(
     """Split models into those that may serve this prompt and a map of the others to why not.
 
     A model deprecated on a date (`ModelProfile.deprecated_on`) is excluded from that date on:
-    when it is not after ``now`` (epoch seconds; default the current time).
+    when it is not after ``now`` (epoch seconds; default the current time). ``estimates`` are
+    read only when the constraints limit cost, latency or quality (`Constraints.limits_estimates`).
     """
     now = time.time() if now is None else check_real("now", now)
     feasible: list[ModelProfile] = []
     reasons: dict[str, str] = {}
+    listed = constraints.restricts_models  # without lists, only the lifecycle is checked
+    limits = constraints.limits_estimates  # without limits, ``estimates`` are not read
     for model in models:
-        reason = _static_reason(model, constraints, prompt_tokens, now)
+        reason = _listed_reason(model, constraints) if listed else None
         if reason is None:
+            reason = _lifecycle_reason(model, constraints, prompt_tokens, now)
+        if reason is None and limits:
             reason = _estimate_reason(estimates[model.id], constraints)
         if reason is None:
             feasible.append(model)

@@ -12,8 +12,9 @@ chose a (propensity 0.90, policy thompson) for a prompt of ~12 tokens
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, overload
 
 if TYPE_CHECKING:
     from .evaluation.evaluator import Evaluation
@@ -32,17 +33,45 @@ class Candidate(NamedTuple):
     est_latency_ms: float
 
 
+class _Deferred:
+    """A float field that may be given as a zero-argument function, called on the first read
+    (the float is then kept). `Engine.choose` defers the exact propensity this way: most callers
+    never read it, and the decision log reads it off the request's path."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _Deferred: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> float: ...
+    def __get__(self, obj: object | None, owner: type | None = None) -> float | _Deferred:
+        if obj is None:  # read on the class: no default (dataclasses then require the field)
+            raise AttributeError(self.name)
+        value = obj.__dict__[self.name]
+        if callable(value):
+            value = obj.__dict__[self.name] = float(value())
+        return float(value)
+
+    def __set__(self, obj: object, value: float | Callable[[], float]) -> None:
+        obj.__dict__[self.name] = value
+
+
 @dataclass(frozen=True)
 class Decision:
-    """The model to call, the ranked fallbacks, and the evidence behind the choice."""
+    """The model to call, the ranked fallbacks, and the evidence behind the choice.
+
+    ``propensity`` (the probability that the policy picks this model, for off-policy
+    evaluation) may be given as a function of no arguments: it is then computed when first read.
+    """
 
     id: str
     model: str
     fallbacks: tuple[str, ...]
-    propensity: float
     policy: str
     prompt_tokens: int
     candidates: tuple[Candidate, ...]  # ranked, best first
+    propensity: _Deferred = _Deferred()
     excluded: dict[str, str] = field(default_factory=dict)
 
     @property

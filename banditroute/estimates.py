@@ -65,6 +65,8 @@ class CallEstimator(Configurable):
         self.default_output_tokens = default_output_tokens
         self.latency_halflife = check_number("latency_halflife", latency_halflife, 0, above=True)
         self._stats: dict[str, ModelCallStats] = {}
+        self._price_key: tuple[ModelProfile, ...] = ()
+        self._price_arrays = (np.zeros(0), np.zeros(0))
         self.answer_tokens = RidgeArms(
             prior_intercept=float(default_output_tokens), intercept_precision=2.0
         )
@@ -83,9 +85,20 @@ class CallEstimator(Configurable):
     ) -> np.ndarray:
         """Estimated price of sending this prompt to each model."""
         answer = self.output_tokens(models, x) if output_tokens is None else float(output_tokens)
-        prices_in = np.fromiter((m.input_usd_per_mtok for m in models), float, len(models))
-        prices_out = np.fromiter((m.output_usd_per_mtok for m in models), float, len(models))
+        prices_in, prices_out = self._prices(models)
         return (prompt_tokens * prices_in + answer * prices_out) / 1e6
+
+    def _prices(self, models: Sequence[ModelProfile]) -> tuple[np.ndarray, np.ndarray]:
+        """Input and output prices (USD per million tokens) of ``models``, kept for the last
+        list of profiles seen (profiles are immutable: a price change makes a new profile)."""
+        key = tuple(models)
+        if self._price_key != key:  # element identity first, so a hit costs one pass
+            self._price_key = key
+            self._price_arrays = (
+                np.array([m.input_usd_per_mtok for m in key], dtype=float),
+                np.array([m.output_usd_per_mtok for m in key], dtype=float),
+            )
+        return self._price_arrays
 
     def latencies_ms(self, models: Sequence[ModelProfile]) -> np.ndarray:
         """Estimated latency of one call to each model."""

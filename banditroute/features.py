@@ -142,11 +142,16 @@ class ContextBuilder(Configurable):
             raise invalid("embedding", embedding, "an array of numbers") from None
         if embedding.shape != (self.embedding_dim,):
             raise invalid("embedding.shape", embedding.shape, f"({self.embedding_dim},)")
-        if not np.all(np.isfinite(embedding)):
+        if not np.isfinite(embedding).all():
             raise invalid("embedding", "non-finite values", "finite")
-        projected = embedding if self._projection is None else embedding @ self._projection
-        length = math.log1p(max(prompt_tokens, 0)) / 8.0  # ~0..1 for 0..3000 tokens
-        return np.concatenate(((1.0, length), projected))
+        context = np.empty(self.dim)
+        context[0] = 1.0  # the bias
+        context[1] = math.log1p(max(prompt_tokens, 0)) / 8.0  # length: ~0..1 for 0..3000 tokens
+        if self._projection is None:
+            context[2:] = embedding
+        else:
+            np.matmul(embedding, self._projection, out=context[2:])
+        return context
 
 
 class Featurizer:

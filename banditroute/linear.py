@@ -120,7 +120,7 @@ class RidgeArms:
         ``discount`` < 1 first multiplies what row ``i`` knew (its precision and targets) by it:
         old observations fade, so the row follows a model that changes (passive forgetting).
         """
-        if not (np.isfinite(y) and np.all(np.isfinite(x))):
+        if not (np.isfinite(y) and np.isfinite(x).all()):
             raise invalid("observation", (y,), "finite")
         if discount != 1.0:
             self.soften(i, discount)

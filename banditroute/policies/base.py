@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
@@ -34,7 +34,7 @@ def _check_context(context: object) -> np.ndarray:
     x = np.asarray(context, dtype=np.float64)
     if x.ndim != 1 or x.size == 0:
         raise invalid("context.shape", x.shape, "a non-empty 1-d vector")
-    if not np.all(np.isfinite(x)):
+    if not np.isfinite(x).all():
         raise invalid("context", "non-finite values", "finite")
     return x
 
@@ -267,6 +267,14 @@ class Policy(Configurable, ABC):
         """
         draws = self._utilities(mean, sd, penalty, 256, arms)
         return float(np.count_nonzero(draws.argmax(axis=1) == chosen) / len(draws))
+
+    def deferred_propensity(
+        self, mean: np.ndarray, sd: np.ndarray, penalty: np.ndarray, chosen: int, arms: list[str]
+    ) -> float | Callable[[], float]:
+        """`propensity`, or a function of no arguments that computes it later (only when that
+        needs no random draws and no state that later learning changes). The default computes
+        it now."""
+        return self.propensity(mean, sd, penalty, chosen, arms)
 
     @abstractmethod
     def _utilities(

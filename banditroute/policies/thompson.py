@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
@@ -24,6 +25,7 @@ __all__ = ["LinearThompsonSampling", "probability_of_max"]
 # Gauss–Hermite nodes and weights for E[f(Z)], Z ~ N(0, 1).
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(32)
 _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
+_NODE_COLUMN = _NODES[:, None]
 _NDTR: Callable[[np.ndarray], np.ndarray] | None = None
 
 
@@ -47,16 +49,12 @@ def probability_of_max(centre: np.ndarray, scale: np.ndarray, i: int) -> float:
     >>> probability_of_max(np.array([1.0, 0.0]), np.array([0.0, 0.0]), 0)
     1.0
     """
-    others = np.arange(centre.size) != i
-    u = centre[i] + scale[i] * _NODES  # (q,)
-    diff = u[:, None] - centre[others][None, :]  # (q, K-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = diff / scale[others][None, :]
-    z = np.where(np.isnan(z), 0.0, z)  # 0/0: a tie between point masses, counted as half
-    z = z[:, z.min(axis=0) < 6.0]  # models far below at every node: Φ = 1 to 1e-9
-    if z.shape[1] == 0:
-        return 1.0
-    return float(np.clip(_WEIGHTS @ np.prod(_ndtr(z), axis=1), 0.0, 1.0))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        z = (centre[i] + scale[i] * _NODE_COLUMN - centre) / scale  # (q, K)
+    if not scale.all():
+        z[np.isnan(z)] = 0.0  # 0/0: a tie between point masses, counted as half
+    z[:, i] = np.inf  # Φ(∞) = 1: model i is not its own rival
+    return float(min(max(_WEIGHTS @ _ndtr(z).prod(axis=1), 0.0), 1.0))
 
 
 class LinearThompsonSampling(Policy):
@@ -103,3 +101,9 @@ class LinearThompsonSampling(Policy):
         self, mean: np.ndarray, sd: np.ndarray, penalty: np.ndarray, chosen: int, arms: list[str]
     ) -> float:
         return probability_of_max(mean - penalty, self.exploration * sd, chosen)
+
+    def deferred_propensity(
+        self, mean: np.ndarray, sd: np.ndarray, penalty: np.ndarray, chosen: int, arms: list[str]
+    ) -> Callable[[], float]:
+        """The exact propensity, computed when first read: a pure function of new arrays."""
+        return partial(probability_of_max, mean - penalty, self.exploration * sd, chosen)
