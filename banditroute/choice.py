@@ -110,10 +110,8 @@ def decide(
     else:
         propensity = policy.deferred_propensity(mean, sd, penalty, int(order[0]), arms)
     ranked = order.tolist()
-    columns = (utilities, mean, sd, costs, latencies)
-    candidates = tuple(
-        map(Candidate, [arms[j] for j in ranked], *(column[order].tolist() for column in columns))
-    )
+    columns = np.stack((utilities, mean, sd, costs, latencies))[:, order].tolist()
+    candidates = tuple(map(Candidate, [arms[j] for j in ranked], *columns))
     decision = Decision(
         id=decision_id,
         model=arms[ranked[0]],

@@ -93,8 +93,9 @@ class Constraints(StrictModel):
     @property
     def limits_estimates(self) -> bool:
         """Whether a model's estimates for the prompt (cost, latency, quality) can exclude it."""
-        limits = (self.max_cost_usd, self.max_latency_ms, self.min_quality)
-        return any(limit is not None for limit in limits)
+        return not (
+            self.max_cost_usd is None and self.max_latency_ms is None and self.min_quality is None
+        )
 
     @field_validator(
         "capabilities",
