@@ -10,7 +10,6 @@ Used by ``serve_replicas.py`` and ``replica_faults.py``.
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import tomli_w
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -28,7 +28,7 @@ from banditroute.embedders import make_embedder  # noqa: E402
 from banditroute.registry import ModelProfile  # noqa: E402
 from banditroute.reward import Tradeoff  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
-from tests.serve_helpers import ServerProcess, free_port  # noqa: E402
+from tests.serve_helpers import ServerProcess, free_port, model_entry  # noqa: E402
 
 __all__ = ["Cluster", "RedisServer", "chat", "feedback", "save_state", "write_config"]
 
@@ -42,41 +42,36 @@ def write_config(
     outcome_wait_s: float = 1.0,
 ) -> Path:
     """A registry file: ``models`` (prices kept) served by the fake provider, no scorer."""
-    lines = [
-        "[serve]",
-        'embedder = "hashing"',
-        f"store_outcome_wait_s = {outcome_wait_s}",
-        "store_flush_interval_s = 0.2",
-        "health_check_interval_s = 0",
-        "decisions_kept = 1000",
-        'log_level = "warning"',
-        "",
-        "[gateway]",
-        'scorer = "none"',
-        "timeout_s = 20",
-        "[gateway.retry]",
-        "max_attempts = 2",
-        "base_delay_s = 0.01",
-        "max_delay_s = 0.05",
-    ]
+    config: dict[str, object] = {
+        "serve": {
+            "embedder": "hashing",
+            "store_outcome_wait_s": outcome_wait_s,
+            "store_flush_interval_s": 0.2,
+            "health_check_interval_s": 0,
+            "decisions_kept": 1000,
+            "log_level": "warning",
+        },
+        "gateway": {
+            "scorer": "none",
+            "timeout_s": 20,
+            "retry": {"max_attempts": 2, "base_delay_s": 0.01, "max_delay_s": 0.05},
+        },
+        "model": [
+            model_entry(
+                m.id,
+                m.input_usd_per_mtok,
+                m.output_usd_per_mtok,
+                openai_base_url,
+                20,
+                capabilities=sorted(m.capabilities),
+            )
+            | {"provider": m.provider}
+            for m in models
+        ],
+    }
     if budget_usd is not None:
-        lines += ["", "[[budget]]", 'name = "hard"', f"limit_usd = {budget_usd}"]
-        lines += ['period = "total"']
-    for m in models:
-        lines += [
-            "",
-            "[[model]]",
-            f"id = {json.dumps(m.id)}",
-            f"provider = {json.dumps(m.provider)}",
-            f"input_usd_per_mtok = {m.input_usd_per_mtok}",
-            f"output_usd_per_mtok = {m.output_usd_per_mtok}",
-            f"capabilities = {json.dumps(sorted(m.capabilities))}",
-            "[model.connection]",
-            'kind = "openai"',
-            f"base_url = {json.dumps(openai_base_url)}",
-            "timeout_s = 20",
-        ]
-    path.write_text("\n".join(lines) + "\n")
+        config["budget"] = [{"name": "hard", "limit_usd": budget_usd, "period": "total"}]
+    path.write_text(tomli_w.dumps(config))
     return path
 
 

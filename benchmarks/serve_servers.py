@@ -12,12 +12,13 @@ import time
 from pathlib import Path
 
 import httpx
+import tomli_w
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.serve_helpers import ServerProcess, free_port  # noqa: E402
+from tests.serve_helpers import ServerProcess, free_port, model_entry  # noqa: E402
 
 __all__ = ["MODELS", "LiteLLMProxy", "litellm_config", "serve_config", "start_serve"]
 
@@ -27,38 +28,22 @@ START_S = 120.0  #: longest wait for a server to answer its health route
 
 def serve_config(path: Path, fake_url: str, store: Path | None = None) -> Path:
     """Three models on ``fake_url`` (OpenAI route), hashing embedder, no scorer, optional log."""
-    lines = [
-        "[serve]",
-        'embedder = "hashing"',
-        "health_check_interval_s = 0",
-        'log_level = "warning"',
-    ]
+    serve: dict[str, object] = {
+        "embedder": "hashing",
+        "health_check_interval_s": 0,
+        "log_level": "warning",
+    }
     if store is not None:  # rows written while measured, not 30 s later
-        lines += [
-            f'store = "{store}"',
-            "store_outcome_wait_s = 1.0",
-            "store_flush_interval_s = 0.5",
-        ]
-    lines += [
-        "",
-        "[gateway]",
-        'scorer = "none"',
-        "timeout_s = 60",
-    ]
-    for i, model in enumerate(MODELS, start=1):
-        lines += [
-            "",
-            "[[model]]",
-            f'id = "{model}"',
-            'provider = "openai"',
-            f"input_usd_per_mtok = {0.1 * i}",
-            f"output_usd_per_mtok = {0.4 * i}",
-            "[model.connection]",
-            'kind = "openai"',
-            f'base_url = "{fake_url}"',
-            "timeout_s = 60",
-        ]
-    path.write_text("\n".join(lines) + "\n")
+        serve |= {"store": str(store), "store_outcome_wait_s": 1.0, "store_flush_interval_s": 0.5}
+    config = {
+        "serve": serve,
+        "gateway": {"scorer": "none", "timeout_s": 60},
+        "model": [
+            model_entry(model, 0.1 * i, 0.4 * i, fake_url, 60)
+            for i, model in enumerate(MODELS, start=1)
+        ],
+    }
+    path.write_text(tomli_w.dumps(config))
     return path
 
 

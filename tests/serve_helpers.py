@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
+import tomli_w
 from openai import OpenAI
 
 from tests.fake_provider import FakeProvider
@@ -33,57 +34,55 @@ def write_config(path: Path, provider: FakeProvider) -> Path:
     """A registry file: four models on the fake provider, presets, a tiny budget, [serve]."""
     openai_url, anthropic_url = provider.openai_base_url, provider.base_url + "/v1"
     models = [
-        ("big", "openai", openai_url, 10.0, '["code"]'),
-        ("small", "openai", openai_url, 0.2, "[]"),
-        ("claude", "anthropic", anthropic_url, 1.0, "[]"),
-        ("flaky", "openai", openai_url, 0.1, "[]"),
+        ("big", "openai", openai_url, 10.0, ["code"]),
+        ("small", "openai", openai_url, 0.2, []),
+        ("claude", "anthropic", anthropic_url, 1.0, []),
+        ("flaky", "openai", openai_url, 0.1, []),
     ]
-    lines = [
-        "[serve]",
-        'embedder = "hashing"',
-        "store_outcome_wait_s = 1.0",
-        "store_flush_interval_s = 0.2",
-        "health_check_interval_s = 0",
-        "decisions_kept = 1000",
-        "",
-        "[gateway]",
-        'scorer = "none"',
-        "timeout_s = 10",
-        "[gateway.retry]",
-        "max_attempts = 2",
-        "base_delay_s = 0.01",
-        "max_delay_s = 0.05",
-        "[gateway.breaker]",
-        "failure_threshold = 3",
-        "cooldown_s = 300",
-        "",
-        "[preset.code]",
-        'capabilities = ["code"]',
-        "[preset.cheap]",
-        'allow_models = ["small"]',
-        "",
-        "[[budget]]",
-        'name = "capped"',
-        "limit_usd = 1e-9",
-        'period = "total"',
-        'tags = ["capped"]',
-    ]
-    for model_id, kind, url, price, capabilities in models:
-        lines += [
-            "",
-            "[[model]]",
-            f'id = "{model_id}"',
-            f'provider = "{kind}"',
-            f"input_usd_per_mtok = {price}",
-            f"output_usd_per_mtok = {price}",
-            f"capabilities = {capabilities}",
-            "[model.connection]",
-            f'kind = "{kind}"',
-            f'base_url = "{url}"',
-            "timeout_s = 5",
-        ]
-    path.write_text("\n".join(lines) + "\n")
+    config = {
+        "serve": {
+            "embedder": "hashing",
+            "store_outcome_wait_s": 1.0,
+            "store_flush_interval_s": 0.2,
+            "health_check_interval_s": 0,
+            "decisions_kept": 1000,
+        },
+        "gateway": {
+            "scorer": "none",
+            "timeout_s": 10,
+            "retry": {"max_attempts": 2, "base_delay_s": 0.01, "max_delay_s": 0.05},
+            "breaker": {"failure_threshold": 3, "cooldown_s": 300},
+        },
+        "preset": {"code": {"capabilities": ["code"]}, "cheap": {"allow_models": ["small"]}},
+        "budget": [{"name": "capped", "limit_usd": 1e-9, "period": "total", "tags": ["capped"]}],
+        "model": [
+            model_entry(model_id, price, price, url, 5, kind=kind, capabilities=capabilities)
+            for model_id, kind, url, price, capabilities in models
+        ],
+    }
+    path.write_text(tomli_w.dumps(config))
     return path
+
+
+def model_entry(
+    model_id: str,
+    input_usd_per_mtok: float,
+    output_usd_per_mtok: float,
+    base_url: str,
+    timeout_s: float,
+    *,
+    kind: str = "openai",
+    capabilities: Sequence[str] = (),
+) -> dict[str, object]:
+    """One ``[[model]]`` table of a registry file: a model served at ``base_url``."""
+    return {
+        "id": model_id,
+        "provider": kind,
+        "input_usd_per_mtok": input_usd_per_mtok,
+        "output_usd_per_mtok": output_usd_per_mtok,
+        "capabilities": sorted(capabilities),
+        "connection": {"kind": kind, "base_url": base_url, "timeout_s": timeout_s},
+    }
 
 
 class ServerProcess:
