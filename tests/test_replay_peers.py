@@ -77,11 +77,11 @@ def test_skipped_with_a_clear_message_when_the_package_is_missing(monkeypatch):
     assert "pip install paretobandit" in result.skipped["paretobandit"]
 
 
-def test_skipped_for_a_warm_start():
+def test_its_shipped_priors_router_is_skipped_for_a_warm_start():
     stream, models = _stream(n=60)
-    settings = ReplaySettings(lambdas=(0.0,), seeds=1, policies=("paretobandit",))
+    settings = ReplaySettings(lambdas=(0.0,), seeds=1, policies=("paretobandit_default",))
     result = replay(stream, models, settings, warm=stream, progress=False)
-    assert "cold only" in result.skipped["paretobandit"]
+    assert "cold only" in result.skipped["paretobandit_default"]
 
 
 def test_prices_reach_its_registry():
@@ -104,3 +104,109 @@ def test_its_default_settings_run_as_a_second_router():
     settings = ReplaySettings(lambdas=(0.0,), seeds=1, policies=("paretobandit_default",))
     result = replay(stream, models, settings, progress=False)
     assert result.choices["paretobandit_default"].shape == (1, 1, 150)
+
+
+# --- warm start: its own warm-up-prior tooling (generate_warmup_priors) on the warm labels ---
+
+
+def _split(log, at: int):  # type: ignore[no-untyped-def]
+    from banditroute.outcome_log import OutcomeLog
+
+    def rows(idx: np.ndarray) -> OutcomeLog:
+        return OutcomeLog(
+            [log.prompts[i] for i in idx], [log.tasks[i] for i in idx], log.models,
+            log.quality[idx], log.cost[idx],
+        )  # fmt: skip
+
+    return rows(np.arange(at)), rows(np.arange(at, log.n_prompts))
+
+
+def _easy(n: int, width: int):  # type: ignore[no-untyped-def]
+    """Two models at one price: "good" always right, "bad" always wrong."""
+    from banditroute.outcome_log import OutcomeLog
+
+    prompts = [f"question {i} about topic {i % 7}" for i in range(n)]
+    quality = np.tile([0.0, 1.0], (n, 1))
+    log = OutcomeLog(prompts, ["t"] * n, ["bad", "good"], quality, np.full((n, 2), 1e-3))
+    models = [
+        ModelProfile(id=m, provider="p", input_usd_per_mtok=1, output_usd_per_mtok=1)
+        for m in ("bad", "good")
+    ]
+    return prepare(log, HashingEmbedder(width), f"hashing{width}", None, progress=False), models
+
+
+@pytest.mark.parametrize("width", [384, 64])  # its shipped PCA; a PCA fitted on the warm rows
+def test_warm_paretobandit_picks_the_model_the_warm_rows_favour_from_the_start(width):
+    pytest.importorskip("pareto_bandit")
+    warm, models = _easy(200, width)
+    test, _ = _easy(120, width)
+    settings = ReplaySettings(lambdas=(0.0,), seeds=2, policies=("paretobandit",))
+    warmed = replay(test, models, settings, warm=warm, progress=False).choices["paretobandit"]
+    cold = replay(test, models, settings, progress=False).choices["paretobandit"]
+    assert (warmed == 1).all()  # every decision, the first ones included
+    assert (cold == 0).any()  # cold, it has to find out
+
+
+def test_warm_paretobandit_runs_in_a_replay_seeded_and_unlike_cold():
+    pytest.importorskip("pareto_bandit")
+    log, models = make_workload(360, seed=5)
+    train, test = _split(log, 240)
+    embed = HashingEmbedder(384)
+    warm = prepare(train, embed, "h384", None, progress=False)
+    routed = prepare(test, embed, "h384", None, progress=False)
+    settings = ReplaySettings(lambdas=(0.0, 20.0), seeds=2, policies=("paretobandit", "knn"))
+    result = replay(routed, models, settings, warm=warm, progress=False)
+    chosen = result.choices["paretobandit"]
+    assert "paretobandit" not in result.skipped and chosen.shape == (2, 2, 120)
+    again = replay(routed, models, settings, warm=warm, progress=False).choices["paretobandit"]
+    np.testing.assert_array_equal(chosen, again)  # seeded runs repeat
+    cold = replay(routed, models, settings, progress=False).choices["paretobandit"]
+    assert (chosen != cold).mean() > 0.05  # the warm rows changed its decisions
+    spent = [test.cost[np.arange(120), chosen[li, 0]].mean() for li in range(2)]
+    assert spent[1] < spent[0]  # λ still reaches its cost penalty
+
+
+def test_its_priors_are_fitted_on_the_features_it_routes_with(tmp_path):
+    pytest.importorskip("pareto_bandit")
+    import joblib
+
+    from banditroute.replay.paretobandit_peer import paretobandit_features
+    from banditroute.replay.paretobandit_warm import build_priors
+
+    for width in (384, 48):
+        stream, _ = _stream(width=width, n=80)
+        folder = tmp_path / str(width)
+        folder.mkdir()
+        priors = build_priors(stream, folder)
+        state = joblib.load(priors.path)
+        x = paretobandit_features(stream.embeddings, priors.pca_path)
+        assert x is not None and x.shape == (80, 26) and priors.n_prompts == 80
+        plasticity = state["plasticity"]
+        for j, model in enumerate(stream.log.models):  # its LinUCB statistics, scaled
+            a = plasticity * (np.eye(26) + x.T @ x)
+            np.testing.assert_allclose(state["A"][model], a, atol=1e-9)
+            b = plasticity * x.T @ stream.log.quality[:, j]
+            np.testing.assert_allclose(state["b"][model], b, atol=1e-9)
+
+
+def test_priors_are_built_once_per_warm_stream(monkeypatch):
+    pytest.importorskip("pareto_bandit")
+    from banditroute.replay import paretobandit_warm
+
+    built: list[int] = []
+    real = paretobandit_warm.build_priors
+
+    def counting(warm, folder):  # type: ignore[no-untyped-def]
+        built.append(1)
+        return real(warm, folder)
+
+    monkeypatch.setattr(paretobandit_warm, "build_priors", counting)
+    monkeypatch.setattr(paretobandit_warm, "_BUILT", paretobandit_warm._Built())
+    warm, models = _easy(60, 32)
+    test, _ = _easy(30, 32)
+    settings = ReplaySettings(lambdas=(0.0, 1.0), seeds=2, policies=("paretobandit",))
+    replay(test, models, settings, warm=warm, progress=False)
+    assert len(built) == 1  # 4 runs, one warm stream
+    other, _ = _easy(60, 32)
+    replay(test, models, settings, warm=other, progress=False)
+    assert len(built) == 2

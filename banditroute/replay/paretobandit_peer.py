@@ -19,8 +19,8 @@ Settings: ``paretobandit`` runs its tuned cold-start configuration,
 shipped priors, fitted on its own training split for its three models — other models get its
 heuristic start — with ``BEST_K3_HPARAMS``: alpha 0.01, n_eff 1163.9, forgetting 0.997).
 Seeded per replay seed
-(``bandit_seed``). It runs cold: with ``--warm-start`` data the router is skipped (its warm-up
-prior tooling is not wired yet).
+(``bandit_seed``). With ``--warm-start`` data, ``paretobandit`` is warmed by its own warm-up
+prior tooling (`paretobandit_warm`); ``paretobandit_default`` runs cold only.
 
 λ mapping: our reward is ``quality − w·cost`` with ``w = λ / cost_scale``. ParetoBandit learns
 quality only and subtracts, at selection, ``cost_penalty · n(m)`` where ``n(m)`` in [0, 1] is
@@ -38,8 +38,11 @@ normalised value leave it no cost signal (``cost_penalty = 0``).
 
 from __future__ import annotations
 
+import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,11 +56,25 @@ __all__ = [
     "normalised_prices",
     "paretobandit_choices",
     "paretobandit_features",
+    "quiet_package",
     "route_stream",
     "tabula_rasa_router",
 ]
 
 PACKAGE = "pareto_bandit"  #: the import name (``pip install paretobandit``)
+MINILM_WIDTH = 384  #: all-MiniLM-L6-v2's width, the input of its shipped PCA
+
+
+@contextmanager
+def quiet_package() -> Iterator[None]:
+    """Silence its logger below ERROR for the block (it logs its set-up at INFO / WARNING)."""
+    quiet = logging.getLogger(PACKAGE)
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        quiet.setLevel(level)
 
 
 def cost_penalty_for(
@@ -95,43 +112,57 @@ def normalised_prices(models: Sequence[ModelProfile]) -> list[float]:
     ]
 
 
-def paretobandit_features(embeddings: np.ndarray) -> np.ndarray | None:
-    """Its feature pipeline (L2-normalise → its shipped PCA-25, whitened → + bias) on vectors
-    already computed; None when they are not 384-wide (not MiniLM's)."""
+def paretobandit_features(
+    embeddings: np.ndarray, pca_path: str | Path | None = None
+) -> np.ndarray | None:
+    """Its feature pipeline (L2-normalise → PCA, whitened → + bias) on vectors already
+    computed: its shipped PCA-25, and None when they are not 384-wide (not MiniLM's), unless
+    ``pca_path`` names another PCA (one fitted on these vectors' kind)."""
     from pareto_bandit import FeatureService
     from pareto_bandit.config import DEFAULT_PCA_PATH
 
-    if embeddings.ndim != 2 or embeddings.shape[1] != 384:
+    if embeddings.ndim != 2 or (pca_path is None and embeddings.shape[1] != MINILM_WIDTH):
         return None
     with warnings.catch_warnings():  # its PCA was pickled by an older scikit-learn
         warnings.simplefilter("ignore")
         service = FeatureService(
             custom_encoder=lambda key: embeddings[int(key)],
-            embedding_dim=384,
-            pca_path=DEFAULT_PCA_PATH,
+            embedding_dim=embeddings.shape[1],
+            pca_path=DEFAULT_PCA_PATH if pca_path is None else pca_path,
         )
         keys = [str(i) for i in range(len(embeddings))]  # rows by index: no text lookup
         return np.asarray(service.extract_features_batch(keys), dtype=np.float64)
 
 
 def tabula_rasa_router(
-    models: Sequence[ModelProfile], dim: int, cost_penalty: float, seed: int, warmup: bool = False
+    models: Sequence[ModelProfile],
+    dim: int,
+    cost_penalty: float,
+    seed: int,
+    warmup: bool = False,
+    settings: tuple[float, float, float] | None = None,
 ) -> Any:
     """``BanditRouter.create`` with its tuned cold-start settings on pre-computed features;
-    ``warmup``: its defaults instead (shipped warm-up priors, ``BEST_K3_HPARAMS``)."""
+    ``warmup``: its defaults instead (shipped warm-up priors, ``BEST_K3_HPARAMS``);
+    ``settings``: (alpha, prior_n_effective, forgetting_factor) instead of either's."""
     from pareto_bandit import BanditRouter, FeatureService
     from pareto_bandit.config import BEST_K3_HPARAMS, BEST_K3_TABULA_RASA_HPARAMS
     from pareto_bandit.storage import EphemeralContextStore
 
     hp = BEST_K3_HPARAMS if warmup else BEST_K3_TABULA_RASA_HPARAMS
+    alpha, n_eff, gamma = settings or (
+        hp["alpha"],
+        hp["prior_n_effective"],
+        hp["forgetting_factor"],
+    )
     return BanditRouter.create(
         model_registry=model_registry(models),
         feature_service=FeatureService.for_precomputed(dim),
         context_store=EphemeralContextStore(),
         priors="warmup" if warmup else "none",
-        prior_n_effective=hp["prior_n_effective"],
-        alpha=hp["alpha"],
-        forgetting_factor=hp["forgetting_factor"],
+        prior_n_effective=n_eff,
+        alpha=alpha,
+        forgetting_factor=gamma,
         cost_penalty=cost_penalty,
         bandit_seed=seed,
     )
@@ -163,14 +194,7 @@ def paretobandit_choices(
     """One cold run of ParetoBandit on ``features`` (rows as ``log``) at our cost weight
     ``cost_weight`` (= λ / cost_scale), mapped by `cost_penalty_for` (``warmup``: see
     `tabula_rasa_router`)."""
-    import logging
-
     penalty = cost_penalty_for(cost_weight, log.cost.mean(axis=0), normalised_prices(models))
-    quiet = logging.getLogger(PACKAGE)
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)  # it logs its set-up at INFO / WARNING
-    try:
+    with quiet_package():
         router = tabula_rasa_router(models, features.shape[1], penalty, seed, warmup)
         return np.asarray(route_stream(router, features, log, order), dtype=np.intp)
-    finally:
-        quiet.setLevel(level)

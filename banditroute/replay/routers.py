@@ -231,6 +231,10 @@ def _paretobandit(warmup: bool) -> RouterSpec:
     def run(job: RouteJob) -> np.ndarray:
         from .paretobandit_peer import paretobandit_choices, paretobandit_features
 
+        if job.warm is not None:  # warmed by its own warm-up-prior tooling
+            from .paretobandit_warm import warm_choices
+
+            return warm_choices(job)
         features = paretobandit_features(job.test.embeddings)  # its MiniLM → PCA-25 + bias
         if features is None:  # not MiniLM vectors: our context vectors
             width = job.test.embeddings.shape[1]
@@ -238,7 +242,8 @@ def _paretobandit(warmup: bool) -> RouterSpec:
         log, order, weight = job.test.log, job.order, job.cost_weight
         return paretobandit_choices(job.models, log, features, order, weight, job.seed, warmup)
 
-    return RouterSpec(run, needs_module="pareto_bandit", package="paretobandit", cold_only=True)
+    # its shipped priors (``warmup``) are its own train split's: that router runs cold only
+    return RouterSpec(run, needs_module="pareto_bandit", package="paretobandit", cold_only=warmup)
 
 
 ROUTERS: dict[str, RouterSpec] = {
