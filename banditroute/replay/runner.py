@@ -139,7 +139,7 @@ def replay(
         if spec.needs_warm_start and warm is None:
             result.skipped[name] = "needs --warm-start data (it is a supervised router)"
         elif spec.cold_only and warm is not None:
-            result.skipped[name] = "routes cold only (its warm start is not wired yet)"
+            result.skipped[name] = "routes cold only (its shipped priors already hold other data)"
         elif spec.needs_module and importlib.util.find_spec(spec.needs_module) is None:
             package = spec.package or spec.needs_module
             result.skipped[name] = f"{package} is not installed (pip install {package}, or "
