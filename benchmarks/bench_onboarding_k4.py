@@ -37,8 +37,6 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -114,19 +112,10 @@ def phase_order(n_first: int, n: int, seed: int) -> np.ndarray:
     return np.concatenate([rng.permutation(n_first), n_first + rng.permutation(n - n_first)])
 
 
-@contextmanager
-def _newcomer(model: str) -> Iterator[None]:
-    saved = bench_priors.NEWCOMER  # bench_priors.route adds its module's NEWCOMER
-    bench_priors.NEWCOMER = model
-    try:
-        yield
-    finally:
-        bench_priors.NEWCOMER = saved
-
-
 def run_thompson(sc: Scenario, order: np.ndarray, weight: float, seed: int) -> np.ndarray:
-    with _newcomer(NEWCOMER):
-        chosen = bench_priors.route(sc.stream, sc.models, order, weight, seed, 30.0, sc.n_first)
+    chosen = bench_priors.route(
+        sc.stream, sc.models, order, weight, seed, 30.0, sc.n_first, newcomer=NEWCOMER
+    )
     return np.asarray(chosen, dtype=np.intp)
 
 

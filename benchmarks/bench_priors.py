@@ -66,9 +66,10 @@ def route(
     seed: int,
     declared_weight: float,
     added_at: int | None = None,
+    newcomer: str = NEWCOMER,
 ) -> np.ndarray:
-    """Thompson over the stream in ``order``; the newcomer joins at ``added_at`` if given."""
-    late = [m for m in models if m.id == NEWCOMER] if added_at is not None else []
+    """Thompson over the stream in ``order``; ``newcomer`` joins at ``added_at`` if given."""
+    late = [m for m in models if m.id == newcomer] if added_at is not None else []
     first = [m for m in models if m not in late]
     policy = LinearThompsonSampling(seed=seed, declared_weight=declared_weight)
     learner = Learner(Registry(first), policy, tradeoff=Tradeoff(cost_weight=weight))
