@@ -8,17 +8,20 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import tomli_w
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.serve_helpers import ServerProcess, free_port, model_entry  # noqa: E402
+from tests.serve_helpers import (  # noqa: E402
+    ServerProcess,
+    answers_health,
+    free_port,
+    model_entry,
+)
 
 __all__ = ["MODELS", "LiteLLMProxy", "litellm_config", "serve_config", "start_serve"]
 
@@ -94,18 +97,10 @@ class LiteLLMProxy:
         return f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self, timeout_s: float = START_S) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"litellm exited {self.process.returncode}:\n{self.tail()}")
-            try:
-                if httpx.get(self.url + "/health/liveliness", timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"litellm not ready in {timeout_s} s:\n{self.tail()}")
+        url = self.url + "/health/liveliness"
+        if not answers_health(self.process, url, self.tail, timeout_s, 0.2):
+            self.stop()
+            raise RuntimeError(f"litellm not ready in {timeout_s} s:\n{self.tail()}")
 
     def tail(self, chars: int = 4000) -> str:
         return self.log.read_text(errors="replace")[-chars:]

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -85,6 +85,28 @@ def model_entry(
     }
 
 
+def answers_health(
+    process: subprocess.Popen[bytes],
+    url: str,
+    tail: Callable[[], str],
+    timeout_s: float,
+    interval_s: float,
+) -> bool:
+    """Whether ``url`` answers 200 within ``timeout_s``; raise with ``tail()`` (the log's end)
+    when the process exits first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited {process.returncode}:\n{tail()}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(interval_s)
+    return False
+
+
 class ServerProcess:
     """``python -m banditroute.cli serve ARGS`` on ``port``, logging into ``log``."""
 
@@ -110,18 +132,9 @@ class ServerProcess:
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
         """Return once ``/healthz`` answers; raise with the log when it never does."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited {self.process.returncode}:\n{self.tail()}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"server not ready in {timeout_s} s:\n{self.tail()}")
+        if not answers_health(self.process, self.url + "/healthz", self.tail, timeout_s, 0.1):
+            self.stop()
+            raise RuntimeError(f"server not ready in {timeout_s} s:\n{self.tail()}")
 
     def tail(self, chars: int = 4000) -> str:
         return self.log.read_text(errors="replace")[-chars:]
