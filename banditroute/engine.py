@@ -36,6 +36,7 @@ from .pending import PendingDecisions
 from .policies import Policy
 from .registry import ModelProfile, Registry
 from .reward import Tradeoff
+from .static_embedder import default_embedder, logged_embedder
 
 if TYPE_CHECKING:
     from .gateway.client import Gateway
@@ -57,8 +58,11 @@ class Engine:
         latency estimates, λ (per USD) and μ (per ms) of reward = quality − λ·cost − μ·latency,
         and a `DriftMonitor` (None: no drift handling; events in `drift_events`).
     embedder, context : Embedder, ContextBuilder, optional
-        The `Featurizer`'s parts: prompt → embedding (default MiniLM, ``banditroute[embed]``) →
-        context vector (default: a 32-dim seeded projection plus bias and length).
+        The `Featurizer`'s parts: prompt → embedding → context vector (default: a 32-dim seeded
+        projection plus bias and length). The default embedder is `default_embedder`: the
+        static encoder distilled from MiniLM (``minilm-static-64-flat``, built once and
+        cached), or the built-in encoder the decision log ``store`` was written with. MiniLM
+        itself: ``embedder=MiniLMEmbedder()`` (``banditroute[embed]``).
     max_pending : int
         Decisions kept awaiting feedback; the oldest are forgotten beyond this.
     evaluator : Evaluator, optional
@@ -84,6 +88,8 @@ class Engine:
         store: DecisionStore | str | Path | None = None,
         seed: int | None = None,
     ) -> None:
+        if embedder is None:
+            embedder = default_embedder(logged_embedder(store))
         self.featurizer = Featurizer(embedder, context)
         self.learner = Learner.seeded(models, policy, estimator, tradeoff, drift, seed)
         self._pending = PendingDecisions(max_pending)

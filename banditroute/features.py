@@ -29,6 +29,7 @@ from .embedders import (
 )
 from .errors import check_seed, invalid
 from .params import Configurable
+from .static_embedder import default_embedder
 from .text import clean_text
 
 __all__ = [
@@ -160,13 +161,14 @@ class Featurizer:
     Parameters
     ----------
     embedder : Embedder, optional
-        Default: MiniLM (needs ``banditroute[embed]``). Wrapped in an LRU cache.
+        Default: `banditroute.static_embedder.default_embedder` (the static encoder distilled
+        from MiniLM). Wrapped in an LRU cache.
     context : ContextBuilder, optional
         Default: 32-dim seeded projection of the embedding, plus bias and length.
     """
 
     def __init__(self, embedder: Embedder | None = None, context: ContextBuilder | None = None):
-        inner = embedder if embedder is not None else MiniLMEmbedder()
+        inner = embedder if embedder is not None else default_embedder()
         self.embedder = inner if isinstance(inner, CachedEmbedder) else CachedEmbedder(inner)
         if context is not None and not isinstance(context, ContextBuilder):
             raise invalid("context", context, "a ContextBuilder or None")

@@ -269,7 +269,12 @@ def _build(root: Path, target: Path, recipe: StaticRecipe, builder: Builder) -> 
     if target.exists():
         log.warning("rebuilding the damaged or outdated static encoder in %s", target)
     else:
-        log.info("building the static encoder %s once (about a minute)", recipe.name)
+        log.warning(  # visible by default: a first use without set-up waits for this
+            "banditroute: building the static encoder %s once into %s (1 to 6 minutes, from "
+            "the local MiniLM, offline); later uses read the cache",
+            recipe.name,
+            target,
+        )
     scratch = Path(tempfile.mkdtemp(prefix=f".{recipe.name}.build-", dir=root))
     try:
         builder(scratch, recipe)

@@ -1,36 +1,59 @@
-"""A fast, torch-free encoder: static token vectors distilled locally from the shipped MiniLM.
+"""The default prompt encoder: static token vectors distilled locally from the shipped MiniLM.
 
 `StaticEmbedder` tokenizes a prompt with MiniLM's own tokenizer and averages distilled token
 vectors (model2vec), L2-normalised: thousands of prompts per second on a CPU, against tens for
-MiniLM on long prompts. The token vectors are built once, at first use, from the local MiniLM
-and cached (`banditroute.static_build`); nothing is downloaded. It reads the whole prompt (no
-256-token window to fit in; past `MAX_CHARS`, `clip_prompt`'s first and last half of it);
-``clip=True`` reads `clip_prompt`'s 200 + 500 characters as MiniLM does (name suffix
+MiniLM on long prompts. The token vectors are built once (by ``make``'s set-up, or at first use)
+from the local MiniLM and cached (`banditroute.static_build`); nothing is downloaded. It reads
+the whole prompt (no 256-token window to fit in; past `MAX_CHARS`, `clip_prompt`'s first and last
+half of it); ``clip=True`` reads `clip_prompt`'s 200 + 500 characters as MiniLM does (name suffix
 ``-clip200-500``).
 
->>> from banditroute.static_embedder import StaticEmbedder
+`default_embedder` is what `Engine`, the CLI and ``banditroute serve`` use when no encoder is
+named: the static encoder `DEFAULT_STATIC_NAME`, unless a saved state or decision log records
+another built-in one (then that one, so vectors stay comparable). MiniLM stays selectable by
+name: ``MiniLMEmbedder()``, ``make_embedder("minilm-clip200-500")``, ``--embedder minilm``.
+`main` (``make``'s set-up step) builds the default encoder into the cache when it is missing.
+
+>>> from banditroute.static_embedder import StaticEmbedder, default_embedder
 >>> embedder = StaticEmbedder()  # nothing is built until first use
 >>> embedder.name, embedder.dim
 ('minilm-static-64-flat', 64)
+>>> default_embedder().name, default_embedder("minilm-clip200-500").name
+('minilm-static-64-flat', 'minilm-clip200-500')
 """
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from .embedders import clip_prompt
-from .errors import invalid
+from .embedders import MINILM_NAME, Embedder, clip_prompt, make_embedder
+from .errors import InvalidInput, invalid
 from .static_build import Builder, StaticModelFiles, StaticRecipe, load_or_build
 from .text import clean_text
 
-__all__ = ["CLIP_SUFFIX", "DEFAULT_STATIC_NAME", "MAX_CHARS", "StaticEmbedder", "parse_static_name"]
+__all__ = [
+    "CLIP_SUFFIX",
+    "DEFAULT_STATIC_NAME",
+    "EMBEDDER_CHOICES",
+    "MAX_CHARS",
+    "StaticEmbedder",
+    "default_embedder",
+    "ensure_default_built",
+    "logged_embedder",
+    "main",
+    "parse_static_name",
+]
 
 DEFAULT_STATIC_NAME = "minilm-static-64-flat"  #: chosen on the *_train files (bench_encoder.py)
+#: What ``--embedder`` and ``[serve] embedder`` name: the short choice → the encoder's name.
+EMBEDDER_CHOICES = {"static": DEFAULT_STATIC_NAME, "minilm": MINILM_NAME, "hashing": "hashing384"}
 CLIP_SUFFIX = "-clip200-500"
 MAX_CHARS = 200_000  #: longest text read whole; a longer one is read as its head and tail
 
@@ -137,3 +160,71 @@ class StaticEmbedder:
             norms = np.linalg.norm(sums, axis=1, keepdims=True)
             out[rows] = sums / np.where(norms > 0, norms, 1.0)
         return out
+
+
+def default_embedder(recorded: str | None = None) -> Embedder:
+    """The encoder used when none is named: the built-in one called ``recorded`` (the name a
+    saved state or decision log holds, see `logged_embedder`), else the static encoder
+    `DEFAULT_STATIC_NAME` (nothing is built until first use).
+
+    A name that is not a built-in encoder (``custom<dim>``) gives the static default: the log's
+    own check then says which encoder it needs.
+
+    >>> default_embedder("hashing32").name, default_embedder("custom7").name
+    ('hashing32', 'minilm-static-64-flat')
+    """
+    if isinstance(recorded, str) and recorded:
+        from .embedders import _LEGACY_NAMES
+
+        try:
+            return make_embedder(_LEGACY_NAMES.get(recorded, recorded))
+        except InvalidInput:
+            pass
+    static = parse_static_name(DEFAULT_STATIC_NAME)
+    assert static is not None
+    return static
+
+
+def logged_embedder(store: object) -> str | None:
+    """The encoder name the decision log ``store`` records (a `DecisionStore` or its folder),
+    or None: no store, no log in that folder yet, or a log that names none.
+
+    >>> logged_embedder(None), logged_embedder("/nonexistent/log")
+    (None, None)
+    """
+    if store is None:
+        return None
+    if not isinstance(store, str | Path):
+        name = getattr(store, "embedder", None)
+        return name if isinstance(name, str) and name else None
+    from .store.tables import META_FILE  # lazy: pyarrow
+
+    try:
+        meta = json.loads((Path(store) / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None  # the store's own checks report a damaged file
+    name = meta.get("embedder") if isinstance(meta, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
+def ensure_default_built(cache_dir: str | Path | None = None) -> StaticModelFiles:
+    """Build the default static encoder into the cache unless it is there (set-up's step)."""
+    static = parse_static_name(DEFAULT_STATIC_NAME)
+    assert static is not None
+    return load_or_build(static.recipe, cache_dir)
+
+
+def main() -> int:
+    """``make``'s set-up step: build the default encoder into the cache unless it is there,
+    saying which happened."""
+    import logging
+
+    logging.basicConfig(format="%(message)s")
+    started = time.perf_counter()
+    files = ensure_default_built()
+    if files.built:
+        took = time.perf_counter() - started
+        print(f"built the static encoder {DEFAULT_STATIC_NAME} in {took:.0f} s: {files.folder}")
+    else:
+        print(f"static encoder {DEFAULT_STATIC_NAME}: already built in {files.folder}")
+    return 0

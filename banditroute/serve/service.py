@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from ..embedders import Embedder, embedder_name, make_embedder
 from ..engine import Engine
 from ..engine_state import STATE_FILE
-from ..errors import InvalidInput, StoreError
+from ..errors import BanditRouteError, InvalidInput, StoreError
 from ..gateway.client import Gateway
 from ..gateway.config import GatewayConfig
 from ..registry import Registry
@@ -94,8 +94,32 @@ def _replica_id(settings: ServeSettings) -> str:
 
 
 def serve_embedder(settings: ServeSettings) -> Embedder:
-    """The prompt embedder ``settings.embedder`` names (MiniLM loads on first use)."""
-    return make_embedder("hashing384" if settings.embedder == "hashing" else "minilm-clip200-500")
+    """The prompt encoder ``settings.embedder`` names; unset: the one the saved state (else the
+    decision log) was written with, else the static default. A static encoder is read (or
+    built, once) now rather than on the first request; MiniLM still loads on first use."""
+    from ..static_embedder import StaticEmbedder
+
+    embedder = _named_embedder(settings)
+    if isinstance(embedder, StaticEmbedder):
+        embedder.load()
+    return embedder
+
+
+def _named_embedder(settings: ServeSettings) -> Embedder:
+    from ..static_embedder import EMBEDDER_CHOICES, default_embedder, logged_embedder
+
+    if settings.embedder is not None:
+        return make_embedder(EMBEDDER_CHOICES[settings.embedder])
+    state = Path(settings.state) / STATE_FILE if settings.state is not None else None
+    if state is not None and state.is_file():
+        from ..state import read_state
+        from ..state_parts import load_embedder
+
+        try:
+            return load_embedder(read_state(state)[0].get("embedder"), None)
+        except BanditRouteError:
+            pass  # a custom or unreadable one: Engine.load says what is wrong
+    return default_embedder(logged_embedder(settings.store))
 
 
 def _engine(settings: ServeSettings) -> Engine:

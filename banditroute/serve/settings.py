@@ -11,7 +11,7 @@ SHA-256 hex digests) adds service keys:
     host = "127.0.0.1"
     port = 8000
     store = "decisions/"          # the LanceDB decision log (optional)
-    embedder = "minilm"           # or "hashing"
+    embedder = "static"           # or "minilm", "hashing"; default: see ServeTable.embedder
     service_key_hashes = ["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"]
 
 Only hashes of service keys are ever configured (see `banditroute.serve.auth.hash_key`); the
@@ -60,8 +60,10 @@ class ServeTable(StrictModel):
         ``redis://`` URL of the state shared between replicas (`banditroute.shared`).
     workers : int
         uvicorn worker processes (each one a replica; without ``redis`` each learns alone).
-    embedder : {"minilm", "hashing"}
-        Prompt embedder (MiniLM needs ``banditroute[embed]``).
+    embedder : {"static", "minilm", "hashing"}, optional
+        Prompt encoder. Default (unset): the encoder the saved ``state`` or the decision log
+        ``store`` was written with, else ``static`` (`banditroute.static_embedder`: distilled
+        from MiniLM, built once and cached). ``minilm`` needs ``banditroute[embed]``.
     service_key_hashes : list of str
         SHA-256 hex digests of the keys callers send as ``Authorization: Bearer <key>``.
     decisions_kept : int
@@ -86,7 +88,7 @@ class ServeTable(StrictModel):
     state: str | None = Field(default=None, min_length=1)
     redis: str | None = Field(default=None, min_length=1, repr=False)
     workers: int = Field(default=1, ge=1, le=256)
-    embedder: Literal["minilm", "hashing"] = "minilm"
+    embedder: Literal["static", "minilm", "hashing"] | None = None
     service_key_hashes: tuple[str, ...] = ()
     decisions_kept: int = Field(default=10_000, ge=1, le=10_000_000)
     replica_id: str | None = Field(default=None, min_length=1, max_length=128)
