@@ -128,7 +128,7 @@ def measure(stream: Stream, args: argparse.Namespace) -> dict[str, float]:
     print("$", shlex.join(cmd), flush=True)
     if not path.exists():
         started = time.perf_counter()
-        subprocess.run(cmd, check=True)
+        subprocess.run([sys.executable, "-m", "banditroute.cli", *cmd[1:]], check=True)
         print(f"  {stream.name}: {time.perf_counter() - started:.0f} s", flush=True)
     policies = json.loads(path.read_text())["policies"]
     return {name: float(figures["aiq"]) for name, figures in policies.items()}
