@@ -6,9 +6,13 @@ Usage::
     python benchmarks/bench_targets.py --out out/targets [--only mmlupro_cold ...] \
         [--seeds 3] [--cache-dir DIR] [--data ../shared/datasets]
 
-Each stream runs ``banditroute replay ... --json OUT/<stream>.json`` (the command is printed, so
-any row can be re-run alone); a stream whose JSON is already in ``--out`` is read, not re-run
-(delete it to re-measure). Nothing here asserts: the figures go to benchmarks/RESULTS.md.
+Each stream runs twice, same seeds and orders: our routers with the default encoder
+(``OUT/<stream>.json``), and the peers on MiniLM vectors (``OUT/<stream>.minilm.json``), so
+ParetoBandit gets the features it is built for (MiniLM → its PCA-25; its shipped priors live
+there) and kNN, LinUCB and ε-greedy are compared at the better of the two encoders. A target's
+peer figure is the best of the runs holding that router. Each command is printed, so any row can
+be re-run alone; a JSON already in ``--out`` is read, not re-run (delete it to re-measure).
+Nothing here asserts: the figures go to benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -51,17 +55,24 @@ class Stream:
     targets: tuple[Target, ...]
     registry: str | None = None
     warm: tuple[str, ...] = ()
+    peers: tuple[str, ...] = ()  #: replayed on MiniLM vectors as well
 
-    def command(self, root: Path, out: Path, seeds: int, cache: Path | None) -> list[str]:
+    def command(
+        self, root: Path, out: Path, seeds: int, cache: Path | None, peers: bool
+    ) -> list[str]:
+        """The replay of our routers (default encoder), or of the peers (MiniLM)."""
         cmd = ["banditroute", "replay", *(str(root / d) for d in self.data)]
         if self.warm:
             cmd += ["--warm-start", *(str(root / w) for w in self.warm)]
         if self.registry:
             cmd += ["--registry", str(root / self.registry)]
-        cmd += ["--policies", *self.routers, "--seeds", str(seeds), "--quiet"]
+        routers = self.peers if peers else self.routers
+        cmd += ["--policies", *routers, "--seeds", str(seeds), "--quiet"]
+        if peers:
+            cmd += ["--embedder", "minilm"]
         if cache is not None:
             cmd += ["--cache-dir", str(cache)]
-        return [*cmd, "--json", str(out / f"{self.name}.json")]
+        return [*cmd, "--json", str(out / f"{self.name}{'.minilm' if peers else ''}.json")]
 
 
 RB_TEST = tuple(f"routerbench/{t}_test.csv" for t in ("arc_challenge", "mbpp"))
@@ -69,24 +80,27 @@ RB_TRAIN = tuple(f"routerbench/{t}_train.csv" for t in ("arc_challenge", "mbpp")
 MMLU = "mmlupro/models.toml"
 PB = "paretobandit/models.toml"
 ONLINE = ("thompson", "thompson_common", "linucb", "epsilon_greedy", "paretobandit")
+OURS_ONLINE = ("thompson", "thompson_common", "linucb", "epsilon_greedy")
 
 STREAMS = (
     Stream(
         "mmlupro_cold",
         ("mmlupro/mmlupro_train.csv", "mmlupro/mmlupro_test.csv"),
-        (*ONLINE, "paretobandit_default"),
+        OURS_ONLINE,
         (
             Target("thompson", "zero", 0.01),
             Target("thompson", "paretobandit", 0.01),
             *(Target("thompson", peer) for peer in ONLINE[1:]),
         ),
         registry=MMLU,
+        peers=("linucb", "epsilon_greedy", "paretobandit", "paretobandit_default"),
     ),
     Stream(
         "routerbench_cold",
         tuple(sorted((*RB_TRAIN, *RB_TEST))),  # as the shell expands routerbench/*.csv
-        ("thompson", "thompson_common", "paretobandit"),
+        ("thompson", "thompson_common"),
         (Target("thompson", "zero"),),
+        peers=("paretobandit",),
     ),
     Stream(
         "routerbench_warm",
@@ -94,6 +108,7 @@ STREAMS = (
         ("thompson", "thompson_common", "knn"),
         (Target("thompson", "knn", 0.01),),
         warm=RB_TRAIN,
+        peers=("knn", "paretobandit"),
     ),
     Stream(
         "mmlupro_warm",
@@ -102,36 +117,51 @@ STREAMS = (
         (Target("thompson", "knn", 0.01),),
         registry=MMLU,
         warm=("mmlupro/mmlupro_train.csv",),
+        peers=("knn", "paretobandit"),
     ),
     Stream(
         "paretobandit_cold",
         ("paretobandit/paretobandit_val.csv", "paretobandit/paretobandit_test.csv"),
-        ("thompson", "thompson_common", "paretobandit", "paretobandit_default"),
+        ("thompson", "thompson_common"),
         (Target("thompson", "zero"), Target("thompson", "paretobandit", 0.01)),
         registry=PB,
+        peers=("paretobandit", "paretobandit_default"),
     ),
     Stream(
         "paretobandit_warm",
         ("paretobandit/paretobandit_test.csv",),
-        ("thompson", "thompson_common", "paretobandit", "knn"),
-        (Target("thompson", "paretobandit", 0.01),),
+        ("thompson", "thompson_common", "knn"),
+        (Target("thompson", "paretobandit", 0.01), Target("thompson", "knn")),
         registry=PB,
         warm=("paretobandit/paretobandit_val.csv",),
+        peers=("paretobandit", "knn"),
     ),
 )
 
 
-def measure(stream: Stream, args: argparse.Namespace) -> dict[str, float]:
-    """Mean AIQ per router (zero and oracle included), running the replay when needed."""
-    path = args.out / f"{stream.name}.json"
-    cmd = stream.command(args.data, args.out, args.seeds, args.cache_dir)
+def run(cmd: list[str]) -> dict[str, float]:
+    """Mean AIQ per router of one replay (zero and oracle included), run unless its JSON is
+    there."""
+    path = Path(cmd[-1])
     print("$", shlex.join(cmd), flush=True)
     if not path.exists():
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "banditroute.cli", *cmd[1:]], check=True)
-        print(f"  {stream.name}: {time.perf_counter() - started:.0f} s", flush=True)
+        print(f"  {path.name}: {time.perf_counter() - started:.0f} s", flush=True)
     policies = json.loads(path.read_text())["policies"]
     return {name: float(figures["aiq"]) for name, figures in policies.items()}
+
+
+def measure(stream: Stream, args: argparse.Namespace) -> dict[str, float]:
+    """Each router's AIQ: ours with the default encoder; a peer at its better encoder."""
+    aiq = run(stream.command(args.data, args.out, args.seeds, args.cache_dir, peers=False))
+    if stream.peers:
+        minilm = run(stream.command(args.data, args.out, args.seeds, args.cache_dir, peers=True))
+        for name, value in minilm.items():
+            if name in stream.peers:
+                aiq[name] = max(value, aiq.get(name, value))
+                aiq[f"{name} (minilm)"] = value
+    return aiq
 
 
 def table(results: dict[str, dict[str, float]]) -> str:
