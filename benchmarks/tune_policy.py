@@ -17,15 +17,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from banditroute.embedders import MiniLMEmbedder
+from banditroute.cli_checks import EMBEDDERS, command_embedder
 from banditroute.features import ContextBuilder
 from banditroute.policies import LinearThompsonSampling
-from banditroute.registry import Registry
+from banditroute.registry import Registry, example_registry_path
 from banditroute.replay.loaders import load_logs
 from banditroute.replay.prices import replay_models
 from banditroute.replay.report import summarize
 from banditroute.replay.routers import ROUTERS, RouteJob, RouterSpec, run_engine
 from banditroute.replay.runner import ReplaySettings, prepare, replay
+from banditroute.synthetic import make_workload
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
@@ -57,8 +58,9 @@ def register(name: str, params: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data", nargs="+", type=Path)
-    parser.add_argument("--registry", type=Path, required=True)
+    parser.add_argument("data", nargs="*", type=Path, help="none: the synthetic workload")
+    parser.add_argument("--registry", type=Path)
+    parser.add_argument("--embedder", choices=EMBEDDERS, help="default: the default encoder")
     parser.add_argument("--warm-start", nargs="+", type=Path)
     parser.add_argument("--variant", action="append", default=[])
     parser.add_argument("--seeds", type=int, default=3)
@@ -73,15 +75,18 @@ def main(argv: list[str] | None = None) -> int:
         name, params = parse_variant(text)
         register(name, params)
         names.append(name)
-    registry = Registry.load(args.registry)
-    loaded = load_logs(args.data, registry)
-    models, _ = replay_models(loaded, registry, explicit=True)
-    embedder = MiniLMEmbedder()
-    test = prepare(loaded.log, embedder, "minilm-clip200-500", args.cache_dir, False)
+    registry = Registry.load(args.registry or example_registry_path())
+    if args.data:
+        loaded = load_logs(args.data, registry)
+        log, models = loaded.log, replay_models(loaded, registry, explicit=True)[0]
+    else:  # the synthetic workload, as `make demo` replays it
+        log, models = make_workload(n_prompts=2000, seed=0)
+    embedder, name = command_embedder(args.embedder)
+    test = prepare(log, embedder, name, args.cache_dir, False)
     warm = None
     if args.warm_start:
         warm_log = load_logs(args.warm_start, registry).log
-        warm = prepare(warm_log, embedder, "minilm-clip200-500", args.cache_dir, False)
+        warm = prepare(warm_log, embedder, name, args.cache_dir, False)
     settings = ReplaySettings(seeds=args.seeds, policies=("thompson", *names))
     summary = summarize(replay(test, models, settings, warm=warm, progress=False))
     figures = {"zero": summary.zero.aiq}
