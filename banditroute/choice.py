@@ -101,7 +101,7 @@ def decide(
         mean, sd, costs, latencies = mean[rows], sd[rows], costs[rows], latencies[rows]
     penalty = tradeoff.penalty(costs, latencies)
     utilities = policy.utilities_from_posterior(mean, sd, penalty, 1, arms)[0]
-    order = np.argsort(-utilities, kind="stable")
+    order = (-utilities).argsort(kind="stable")
     probe = None if pick_probe is None else pick_probe(arms)
     if probe is not None:  # a model on probation after a drift: scheduled, not sampled
         first = arms.index(probe)
@@ -110,7 +110,7 @@ def decide(
     else:
         propensity = policy.deferred_propensity(mean, sd, penalty, int(order[0]), arms)
     ranked = order.tolist()
-    columns = np.stack((utilities, mean, sd, costs, latencies))[:, order].tolist()
+    columns = [column[order].tolist() for column in (utilities, mean, sd, costs, latencies)]
     candidates = tuple(map(Candidate, [arms[j] for j in ranked], *columns))
     decision = Decision(
         id=decision_id,

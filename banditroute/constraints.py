@@ -167,7 +167,8 @@ def _lifecycle_reason(
     model: ModelProfile, c: Constraints, prompt_tokens: int, now: float
 ) -> str | None:
     """Why this model may not serve now: deprecated, or the prompt exceeds its context window."""
-    if model.is_deprecated(now) and not c.include_deprecated:
+    flagged = model.deprecated or model.deprecated_on is not None  # else never deprecated
+    if flagged and not c.include_deprecated and model.is_deprecated(now):
         replacement = f" (replacement: {model.replacement})" if model.replacement else ""
         if model.deprecated or model.deprecated_on is None:
             return f"deprecated{replacement}"

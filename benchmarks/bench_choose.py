@@ -234,6 +234,52 @@ def bench_paretobandit(calls: int, dim: int) -> dict[str, float]:
     return {"peer_paretobandit_route_p50_ms": p50, "peer_paretobandit_route_p99_ms": p99}
 
 
+def bench_paired(calls: int, dim: int) -> dict[str, float]:
+    """``Engine.choose`` and ParetoBandit's ``route`` timed call by call in alternation (same
+    K and d, both after 2,000 warming rounds with feedback), so load on a shared machine falls
+    on both alike: the ratio of medians and the median of the per-round ratios."""
+    try:
+        from banditroute.replay.paretobandit_peer import quiet_package, tabula_rasa_router
+    except ImportError:
+        return {}
+    import importlib.util
+
+    if importlib.util.find_spec("pareto_bandit") is None:
+        return {}
+    from banditroute import HashingEmbedder
+
+    rng = np.random.default_rng(5)
+    registry = Registry.load(example_registry_path())
+    engine = Engine(registry, embedder=HashingEmbedder(384), seed=0)
+    with quiet_package():
+        router = tabula_rasa_router(list(registry), dim, cost_penalty=0.1, seed=0)
+    embeddings = unit_vectors(rng, 2000 + calls)
+    features = rng.normal(size=(2000 + calls, dim))
+    features[:, 0] = 1.0
+    ours, theirs = [], []
+    with quiet_package():
+        for i in range(2000 + calls):
+            t0 = time.perf_counter()
+            d = engine.choose("a prompt whose embedding is given", embedding=embeddings[i])
+            t1 = time.perf_counter()
+            _, routed = router.route(features[i])
+            t2 = time.perf_counter()
+            engine.feedback(d, quality=float(rng.random()), cost_usd=1e-4, latency_ms=800.0)
+            routed.cost_usd = 1e-4
+            router.process_feedback(routed.request_id, reward=float(rng.random()))
+            if i >= 2000:
+                ours.append(t1 - t0)
+                theirs.append(t2 - t1)
+    engine.close()
+    a, b = np.asarray(ours), np.asarray(theirs)
+    return {
+        "paired_choose_p50_ms": float(np.median(a) * 1000),
+        "paired_paretobandit_route_p50_ms": float(np.median(b) * 1000),
+        "paired_ratio_of_p50": float(np.median(a) / np.median(b)),
+        "paired_median_round_ratio": float(np.median(a / b)),
+    }
+
+
 def bench_floor(calls: int, k: int, dim: int) -> dict[str, float]:
     """The floor: a bare Sherman–Morrison linear Thompson step in numpy at the same K and d
     (K means and variances, one draw, an argmax, one rank-one update); no checks, no features."""
@@ -274,6 +320,7 @@ def main() -> None:
     k, dim = len(Registry.load(example_registry_path())), int(results["context_dim"])
     results.update(bench_paretobandit(args.calls, dim))
     results.update(bench_floor(args.calls, k, dim))
+    results.update(bench_paired(args.calls, dim))
     if "peer_paretobandit_route_p50_ms" in results:
         results["ratio_choose_over_paretobandit_p50"] = (
             results["choose_p50_ms"] / results["peer_paretobandit_route_p50_ms"]
