@@ -90,7 +90,7 @@ STREAMS = (
         (
             Target("thompson", "zero", 0.01),
             Target("thompson", "paretobandit", 0.01),
-            *(Target("thompson", peer) for peer in ONLINE[1:]),
+            *(Target("thompson", peer) for peer in ONLINE[1:-1]),  # paretobandit: above
         ),
         registry=MMLU,
         peers=("linucb", "epsilon_greedy", "paretobandit", "paretobandit_default"),
