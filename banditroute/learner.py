@@ -22,6 +22,7 @@ and the evaluator around it.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 
 import numpy as np
@@ -35,6 +36,7 @@ from .feedback_input import FeedbackInput
 from .onboarding import declared_intercepts, similar_models
 from .pending import PendingDecision
 from .policies import LinearThompsonSampling, Policy
+from .probation import HISTORY, PreDrift
 from .registry import ModelProfile, Registry
 from .reward import Tradeoff
 
@@ -82,6 +84,8 @@ class Learner:
         self.tradeoff = tradeoff if tradeoff is not None else Tradeoff()  # the setter checks
         self.drift = drift
         self.drift_events: list[DriftEvent] = []
+        self._pre_drift: dict[str, PreDrift] = {}  # degraded models' former posteriors
+        self._latest: dict[str, deque[tuple[np.ndarray, float]]] = {}  # outcomes, for those
         self._feedback_count = 0
         self._declare(list(registry))
 
@@ -181,6 +185,9 @@ class Learner:
             predicted = float(self.policy.posterior(context, [model.id])[0][0])
         if not pending.probe:
             self.policy.update(model.id, context, quality)
+            if self.drift is not None:
+                latest = self._latest.setdefault(model.id, deque(maxlen=HISTORY))
+                latest.append((np.array(context), quality))
         failed = given.error is not None
         self.estimator.observe(
             model,
@@ -194,6 +201,9 @@ class Learner:
         self._feedback_count += 1
         if self.drift is None or predicted is None:
             return []
+        kept = self._pre_drift.get(model.id)
+        if pending.probe and kept is not None:  # judged against its former self, degraded
+            predicted = kept.expected(self.policy, model.id, context, predicted)
         found = self.drift.outcome(
             model.id,
             self._feedback_count,
@@ -243,6 +253,10 @@ class Learner:
         if model_id in self.policy.arms:
             self.policy.remove_arm(model_id)
         self.estimator.forget(model_id)
+        self._pre_drift.pop(model_id, None)
+        self._latest.pop(model_id, None)
+        if self.drift is not None:
+            self.drift.end_probation(model_id)
         return f"removed {model_id}"
 
     def deprecate_model(
@@ -256,6 +270,19 @@ class Learner:
         if reaction.action == "set_latency":
             self.estimator.set_latency(reaction.model, reaction.value)
         elif reaction.action == "reset":
-            self.policy.reset_arm(reaction.model)
+            model, latest = reaction.model, list(self._latest.pop(reaction.model, ()))
+            if reaction.value > 0:  # a recovery, learned afresh
+                self._pre_drift.pop(model, None)
+            elif model in self.policy.arms and model not in self._pre_drift:
+                since = latest[max(len(latest) - reaction.since, 0) :] if reaction.since else []
+                self._pre_drift[model] = PreDrift(self.policy, model, reaction.value, since)
+            self.policy.reset_arm(model)
+        elif reaction.action == "restore":  # a recovery: the posterior from before the drop
+            self._latest.pop(reaction.model, None)
+            kept = self._pre_drift.pop(reaction.model, None)
+            if kept is None:
+                self.policy.reset_arm(reaction.model)
+            else:
+                kept.restore(self.policy, reaction.model)
         else:
             self.policy.soften_arm(reaction.model, reaction.value)

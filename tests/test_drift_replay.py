@@ -92,3 +92,17 @@ def test_cli_drift_section(tmp_path: Path) -> None:
     )
     assert set(drift["post_change_regret"]) == {"no_handling", "detect_reset", "discount"}
     assert drift["recovered_share"][0]["share_before_change"] > 0.3
+
+
+def test_a_restored_model_wins_its_traffic_back_and_seeded_runs_repeat() -> None:
+    log, models = make_workload(1500, seed=2)
+    stream = prepare(log, HashingEmbedder(128), "h", cache_dir=None, progress=False)
+    spec = DriftSpec.parse("frontier-xl@300-800:quality*0.5")
+    report = drift_report(stream, models, spec, seeds=1, cost_weight=0.0)
+    share = report.recovered_share[0]
+    assert share.share_before_change > 0.8 and share.share_at_end > 0.7
+    seen = report.restoration_detected_after[0]
+    assert seen is not None and seen < 300
+    assert list(report.false_resets) == [0] and list(report.false_resets_stationary) == [0]
+    again = drift_report(stream, models, spec, seeds=1, cost_weight=0.0)
+    assert again.to_json() == report.to_json()
