@@ -13,7 +13,7 @@ Two parts, each with its protocol in its own module's docstring:
   of two replicas against one hard budget.
 
 Everything runs on 127.0.0.1: real ``banditroute serve`` processes on uvicorn, a real
-``redis-server``, the fake provider of ``tests/fake_provider.py``.
+``redis-server``, the fake provider of ``tests/fake_provider/``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Every figure runs real ``banditroute serve`` processes (``--embedder hashing``: the 384-dim
 hashing embedder, not MiniLM, in both arms: MiniLM per request is too slow on this 2-core
 machine for a sweep), a real ``redis-server`` (``tests/redis_server.py``) and the fake provider
-(``tests/fake_provider.py`` in its own process; its answers are ignored), called over HTTP with
+(``tests/fake_provider/`` in its own process; its answers are ignored), called over HTTP with
 ``httpx`` from this process. ``[gateway] scorer = "none"``: the benchmark sends the feedback.
 
 Protocols
