@@ -13,11 +13,17 @@ units, cost_weight = 0.1 / cost_scale) and LinUCB (λ = 0), each warmed on the *
 (gpt-4-1106-preview). Truth = the exact expectation, under each target's action distribution,
 of the logged full-information rewards of the stream's prompts.
 
-Figures: per target and method, mean |estimate − truth| over repeats, the worst repeat, the bias
-and the share of 90% intervals covering the truth. ``ope_max_abs_error`` = max over the three
+Estimators: IPS, SNIPS, DR, and for poor overlap switch-DR and clipped DR (banditroute/ope/
+capped.py: their cap is chosen by a fixed rule from the log, their interval adds the cap's bias
+bound, rewards taken in [0, 1]). The cross-fitted reward model is fitted once per log.
+
+Figures: per target and method, mean |estimate − truth| over repeats, the worst repeat, the bias,
+the share of 90% intervals covering the truth and their mean width, and the mean effective
+sample size; a markdown table of these is printed. ``ope_max_abs_error`` = max over the three
 targets of the mean |DR − truth|; ``ope_coverage`` = share of the 3 × repeats DR intervals that
-cover the truth (likewise ``ips_*`` and ``snips_*``). Every other fixed model is reported
-beside (``fixed_model_diagnostics``): most are rarely chosen by the logging policy.
+cover the truth (likewise ``ips_*``, ``snips_*``, ``switch_dr_*``, ``clipped_dr_*``;
+``*_mean_interval_width`` averages the three targets). Every other fixed model is reported beside
+(``fixed_model_diagnostics``): most are rarely chosen by the logging policy.
 
 Usage::
 
@@ -40,7 +46,15 @@ from tqdm.auto import tqdm
 from banditroute.embedders import make_embedder
 from banditroute.features import ContextBuilder, estimate_tokens
 from banditroute.learner import Learner
-from banditroute.ope import FixedModel, FrozenLearner, LoggedBandit, evaluate, open_log
+from banditroute.ope import (
+    METHODS,
+    CrossFitRidge,
+    FixedModel,
+    FrozenLearner,
+    LoggedBandit,
+    evaluate,
+    open_log,
+)
 from banditroute.ope.targets import TargetPolicy
 from banditroute.policies import LinearThompsonSampling, LinUCB
 from banditroute.registry import ModelProfile, Registry, example_registry_path
@@ -53,7 +67,7 @@ from banditroute.store import DecisionStore
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "routerbench"
 FIXED = "gpt-4-1106-preview"
 OTHER_LAMBDA = 0.1  # in the replay's units: cost_weight = λ / cost_scale
-METHODS = ("ips", "snips", "dr")
+REWARD_RANGE = (0.0, 1.0)  # quality is a score in [0, 1] by construction of the data
 
 
 def warmed(policy: LinearThompsonSampling | LinUCB, models: list[ModelProfile], warm: Stream,
@@ -89,6 +103,25 @@ def summarise(errors: np.ndarray, covered: np.ndarray, widths: np.ndarray) -> di
         "coverage": float(covered.mean()),
         "mean_interval_width": float(widths.mean()),
     }
+
+
+def table(per_target: dict[str, dict[str, object]], keys: list[str]) -> str:
+    """Markdown: per target and method, mean abs error, coverage, mean interval width, ESS."""
+    lines = [
+        "| target | ESS | method | mean abs error | coverage | mean interval width |",
+        "|---|---:|---|---:|---:|---:|",
+    ]
+    for key in keys:
+        row = per_target[key]
+        for method in METHODS:
+            f = row[method]
+            assert isinstance(f, dict)
+            lines.append(
+                f"| {key} | {row['mean_effective_sample_size']:.0f} | {method} | "
+                f"{f['mean_abs_error']:.3f} | {f['coverage']:.2f} | "
+                f"{f['mean_interval_width']:.3f} |"
+            )
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     truths = {key: truth(target, stream, rewards) for key, target in everything.items()}
     setup_s = time.perf_counter() - started
     shape = (len(everything), repeats, len(METHODS))
-    est, low, high = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    est, low, high, cap = np.zeros(shape), np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    uncovered = np.zeros(shape)
     ess = np.zeros(shape[:2])
     for r in tqdm(range(repeats), desc="bench_ope", unit="repeat"):
         folder = tempfile.mkdtemp(prefix="bench-ope-")
@@ -139,8 +173,13 @@ def main(argv: list[str] | None = None) -> int:
             run_engine(LinearThompsonSampling(seed=r), models, stream, order, 0.0, store=store)
             store.close()
             logged = LoggedBandit.from_store(open_log(folder))
+            q = CrossFitRidge().predict(
+                logged.contexts, logged.actions, logged.rewards, len(logged.models)
+            )  # the reward model does not depend on the target: fitted once per log
             for t, target in enumerate(everything.values()):
-                result = evaluate(logged, target, METHODS, args.alpha)
+                result = evaluate(
+                    logged, target, METHODS, args.alpha, reward_range=REWARD_RANGE, predictions=q
+                )
                 ess[t, r] = result.effective_sample_size
                 for m, method in enumerate(METHODS):
                     e = (
@@ -151,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
                     est[t, r, m] = np.nan if e is None else e.value
                     low[t, r, m] = np.nan if e is None else e.low
                     high[t, r, m] = np.nan if e is None else e.high
+                    cap[t, r, m] = np.nan if e is None or e.cap is None else e.cap
+                    uncovered[t, r, m] = np.nan if e is None or e.uncovered is None else e.uncovered
         finally:
             shutil.rmtree(folder, ignore_errors=True)
     per_target = {}
@@ -160,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
             errors = est[t, :, m] - truths[key]
             covered = (low[t, :, m] <= truths[key]) & (truths[key] <= high[t, :, m])
             row[method] = summarise(errors, covered, high[t, :, m] - low[t, :, m])
+            if method in ("switch_dr", "clipped_dr"):
+                row[method]["mean_cap"] = float(np.nanmean(cap[t, :, m]))
+                row[method]["mean_uncovered"] = float(np.nanmean(uncovered[t, :, m]))
         per_target[key] = row
     headline = list(targets)
     figures: dict[str, object] = {
@@ -185,14 +229,18 @@ def main(argv: list[str] | None = None) -> int:
             for t, k in enumerate(headline)
         ]
         figures[f"{prefix}_coverage"] = float(np.mean(covered))
+        figures[f"{prefix}_mean_interval_width"] = float(
+            np.nanmean([per_target[k][method]["mean_interval_width"] for k in headline])
+        )
     figures["per_target"] = {k: per_target[k] for k in headline}
     figures["fixed_model_diagnostics"] = {k: per_target[k] for k in diagnostics}
     figures["setup_seconds"] = setup_s
     figures["seconds"] = time.perf_counter() - started
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(figures, indent=2))
-    keys = [k for k in figures if k.endswith(("_error", "_coverage"))]
+    keys = [k for k in figures if k.endswith(("_error", "_coverage", "_width"))]
     print(json.dumps({k: figures[k] for k in [*keys, "seconds"]}, indent=2))
+    print(table(per_target, headline))
     print(f"wrote {args.json}")
     return 0
 

@@ -21,6 +21,8 @@ from banditroute.ope import (
     GivenProbabilities,
     LoggedBandit,
     Uniform,
+    choose_cap,
+    clipped_dr,
     dr,
     evaluate,
     from_spec,
@@ -28,6 +30,7 @@ from banditroute.ope import (
     open_log,
     parse_spec,
     snips,
+    switch_dr,
 )
 from banditroute.policies import LinearThompsonSampling, LinUCB
 from banditroute.store import DecisionStore
@@ -115,7 +118,8 @@ def test_rows_left_out_are_counted() -> None:
 def test_snips_is_left_out_when_the_log_never_supports_the_target() -> None:
     logged = LoggedBandit.from_arrays(np.ones((3, 1)), [0, 0, 0], [0.9] * 3, [1.0] * 3, ["a", "b"])
     result = evaluate(logged, FixedModel("b"))
-    assert [e.method for e in result.estimates] == ["ips", "dr"]
+    assert [e.method for e in result.estimates] == ["ips", "dr", "switch_dr", "clipped_dr"]
+    assert result.get("clipped_dr").uncovered == 1.0  # nothing the log did reaches the target
     assert result.get("ips").value == 0.0 and "snips" in result.notes[0]
     assert "effective sample size 0.0" in result.notes[1]  # a warning comes with it
     with pytest.raises(InvalidInput):
@@ -211,12 +215,19 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "### fixed:big" in printed and "| dr |" in printed and "4 rows left out" in printed
+    assert "| clipped_dr |" in printed and "| switch_dr |" in printed
     figures = json.loads(out.read_text())
     assert [p["spec"] for p in figures["policies"]] == argv[4:11:2]
     for row in figures["policies"]:
         assert row["n_used"] == 56 and row["left_out"]["no_outcome"] == 4
         for e in row["estimates"]:
             assert np.isfinite(e["value"]) and e["low"] <= e["value"] <= e["high"]
+    wide = ["ope", "--store", str(tmp_path / "log"), "--policy", "uniform", "--reward-range"]
+    assert main([*wide, "-1000000", "1000000", "--methods", "clipped_dr", "--json", str(out)]) == 0
+    (row,) = json.loads(out.read_text())["policies"]
+    assert row["estimates"][0]["low"] >= -1e6 and row["estimates"][0]["cap"] >= 0
+    assert main([*wide, "5", "6"]) == 2  # a range that leaves out logged rewards is refused
+    capsys.readouterr()
     assert main(["ope", "--store", str(tmp_path / "log"), "--policy", "bogus"]) == 2
     assert "unknown kind 'bogus'" in capsys.readouterr().err
     assert main(["ope", "--store", str(tmp_path / "nowhere"), "--policy", "uniform"]) == 2
@@ -264,3 +275,95 @@ def test_probabilities_are_distributions_and_estimates_finite(
         assert np.isfinite(e.value)
         if logged.n > 1:
             assert np.isfinite(e.low) and np.isfinite(e.high) and e.low <= e.value <= e.high
+
+
+# -- switch-DR and clipped DR (capped.py) ----------------------------------------------------------
+def bernoulli_log(n: int, seed: int, sharpness: float) -> tuple[LoggedBandit, np.ndarray]:
+    """A log with rewards in {0, 1}: (log, mean rewards (n, K)); ``sharpness`` cuts overlap."""
+    rng = np.random.default_rng(seed)
+    z = rng.uniform(-1, 1, n)
+    logits = sharpness * np.c_[z, -z, -np.ones(n)]  # model c rarely chosen when sharp
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    actions = (rng.random(n)[:, None] > probs.cumsum(axis=1)).sum(axis=1)
+    means = np.clip(np.c_[0.5 + 0.3 * z, 0.4 - 0.3 * z, 0.8 + 0.1 * z], 0, 1)
+    rewards = (rng.random(n) < means[np.arange(n), actions]).astype(float)
+    contexts = np.c_[np.ones(n), z]
+    rows = np.arange(n)
+    logged = LoggedBandit.from_arrays(contexts, actions, probs[rows, actions], rewards, list("abc"))
+    return logged, probs
+
+
+def test_capped_estimators_are_unbiased_when_the_target_is_the_logger() -> None:
+    errors = {"switch_dr": [], "clipped_dr": []}
+    for seed in range(30):
+        logged, probs = bernoulli_log(200, seed, sharpness=1.0)
+        z = logged.contexts[:, 1]
+        means = np.c_[0.5 + 0.3 * z, 0.4 - 0.3 * z, 0.8 + 0.1 * z]
+        truth = float((probs * means).sum(axis=1).mean())
+        for method, estimator in (("switch_dr", switch_dr), ("clipped_dr", clipped_dr)):
+            e = estimator(logged, probs, reward_range=(0.0, 1.0))
+            assert e.cap == 1.0 and e.uncovered == pytest.approx(0.0)  # every weight is 1
+            errors[method].append(e.value - truth)
+    for method, found in errors.items():
+        bias, se = np.mean(found), np.std(found, ddof=1) / np.sqrt(len(found))
+        assert abs(bias) < 3 * se + 1e-3, (method, bias, se)
+
+
+def test_switch_dr_spans_dr_and_the_direct_method() -> None:
+    logged, _, _ = simulate(300, seed=4)
+    target = np.tile([0.1, 0.2, 0.7], (300, 1))
+    q = CrossFitRidge().predict(logged.contexts, logged.actions, logged.rewards, 3)
+    direct = float((target * q).sum(axis=1).mean())
+    doubly = dr(logged, target, predictions=q).value
+    assert switch_dr(logged, target, threshold=np.inf, predictions=q).value == pytest.approx(doubly)
+    assert switch_dr(logged, target, threshold=0.0, predictions=q).value == pytest.approx(direct)
+    assert clipped_dr(logged, target, cap=np.inf, predictions=q).value == pytest.approx(doubly)
+    assert switch_dr(logged, target, threshold=0.0, predictions=q).uncovered == 1.0
+    assert direct != pytest.approx(doubly)  # the two ends differ on this log
+    with pytest.raises(InvalidInput):
+        clipped_dr(logged, target, cap=-1.0, predictions=q)
+    with pytest.raises(InvalidInput, match="reward_range"):
+        clipped_dr(logged, target, predictions=q, reward_range=(0.0, 0.1))
+
+
+@pytest.mark.parametrize("estimator", [switch_dr, clipped_dr])
+def test_capped_intervals_cover_with_poor_overlap_and_a_wrong_reward_model(
+    estimator: object,
+) -> None:
+    for sharpness, widest in ((1.0, 0.5), (4.0, 1.0)):  # 4: c has p ≈ 0.0003 – 0.05
+        covered, dr_covered, widths = [], [], []
+        for seed in range(60):
+            logged, _ = bernoulli_log(300, seed=500 + seed, sharpness=sharpness)
+            z = logged.contexts[:, 1]
+            target = np.tile([0.0, 0.0, 1.0], (300, 1))
+            truth = float(np.mean(0.8 + 0.1 * z))
+            wrong = np.full((300, 3), 0.3)  # the reward model is far off where it matters
+            e = estimator(logged, target, predictions=wrong, reward_range=(0.0, 1.0))  # type: ignore[operator]
+            covered.append(e.covers(truth))
+            widths.append(e.high - e.low)
+            assert 0.0 <= e.low <= e.value <= e.high <= 1.0
+            dr_covered.append(dr(logged, target, predictions=wrong).covers(truth))
+        assert np.mean(covered) >= 0.85 and np.mean(widths) < widest
+        if sharpness > 1:  # the plain DR interval does not hold up; the bias bound does
+            assert np.mean(dr_covered) < 0.7 < np.mean(covered)
+
+
+def test_choose_cap_trades_bias_for_variance() -> None:
+    rewards = np.linspace(0, 1, 400)
+    good = choose_cap(np.ones(400), rewards)  # all weights equal: no bias at cap 1
+    assert good == 1.0
+    heavy = np.r_[np.full(398, 0.75), np.full(2, 50.0)]  # two huge weights: cap them
+    assert choose_cap(heavy, rewards) < 50.0
+    assert choose_cap(np.zeros(5), rewards[:5]) == 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(logs(), st.sampled_from([None, 0.0, 1.0, 10.0]))
+def test_capped_intervals_stay_in_the_reward_range(logged: LoggedBandit, cap: float | None) -> None:
+    target = Uniform().probabilities(logged)
+    low, high = float(logged.rewards.min()), float(logged.rewards.max())
+    for estimator in (switch_dr, clipped_dr):
+        e = estimator(logged, target, 0.1, cap, np.zeros((logged.n, len(logged.models))) + low)
+        assert e.low <= e.value <= e.high and e.cap is not None and e.uncovered is not None
+        if logged.n > 1:
+            assert low <= e.low and e.high <= high

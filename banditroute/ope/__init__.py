@@ -2,7 +2,9 @@
 
 Read the log (`LoggedBandit.from_store`), name a target policy (`FixedModel`, `FrozenLearner`,
 or a spec string: `from_spec`), and `evaluate` it by inverse propensity scoring (IPS),
-self-normalised IPS and doubly robust (DR) estimation, each with a (1 − α) interval. The log's
+self-normalised IPS, doubly robust (DR) estimation and, for logs with little overlap, switch-DR
+and clipped DR (`capped`: their intervals add the bias bound of the capped weights), each with
+a (1 − α) interval. The log's
 propensities (the logging policy's exact probability of each choice) make this possible; the
 command line does the same: ``banditroute ope --store DIR --policy fixed:MODEL``.
 
@@ -16,6 +18,7 @@ command line does the same: ``banditroute ope --store DIR --policy fixed:MODEL``
 
 from __future__ import annotations
 
+from .capped import choose_cap, clipped_dr, switch_dr
 from .estimators import METHODS, Estimate, dr, ips, snips
 from .evaluate import Evaluation, evaluate
 from .frozen import FrozenLearner
@@ -39,6 +42,8 @@ __all__ = [
     "TargetPolicy",
     "Uniform",
     "check_probabilities",
+    "choose_cap",
+    "clipped_dr",
     "dr",
     "evaluate",
     "from_spec",
@@ -46,4 +51,5 @@ __all__ = [
     "open_log",
     "parse_spec",
     "snips",
+    "switch_dr",
 ]

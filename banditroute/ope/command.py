@@ -1,5 +1,12 @@
 """The ``banditroute ope`` subcommand: estimate target policies' value on a decision log.
 
+Every method is shown by default. On a log whose effective sample size for the target is small
+(the table's header says it), read ``clipped_dr``: on the RouterBench benchmark
+(benchmarks/bench_ope.py, 100 logs) it beat DR on every target (mean abs error 0.07 – 0.16
+against 0.08 – 0.23, worst 0.60 against 4.8) and its interval, which adds the bias bound of the
+capped weights, was the only one to hold (coverage 1.00 against DR's 0.44), at a width of
+0.38 – 0.69; SNIPS erred least (0.06 – 0.09) but its interval covered 60%.
+
 >>> parser = __import__("argparse").ArgumentParser()
 >>> sub = parser.add_subparsers()
 >>> add_ope_command(sub)
@@ -35,7 +42,13 @@ def run_ope(args: argparse.Namespace) -> int:
     results = []
     for text in args.policy:
         result = evaluate(
-            logged, from_spec(text, logged), args.methods, args.alpha, args.clip, model
+            logged,
+            from_spec(text, logged),
+            args.methods,
+            args.alpha,
+            args.clip,
+            model,
+            None if args.reward_range is None else tuple(args.reward_range),
         )
         print(result.to_markdown(), end="\n\n")
         results.append({**result.to_json(), "spec": text})
@@ -57,7 +70,9 @@ def run_ope(args: argparse.Namespace) -> int:
 def add_ope_command(sub: Any) -> None:
     """Add ``ope`` to the ``banditroute`` subcommands (``sub``: argparse's subparsers)."""
     op = sub.add_parser(
-        "ope", help="off-policy evaluation of other policies on a decision log (IPS, SNIPS, DR)"
+        "ope",
+        help="off-policy evaluation of other policies on a decision log (IPS, SNIPS, DR, "
+        "switch-DR, clipped DR)",
     )
     op.add_argument("--store", type=Path, required=True, help="the LanceDB folder of the log")
     op.add_argument(
@@ -74,7 +89,17 @@ def add_ope_command(sub: Any) -> None:
     op.add_argument(
         "--methods", nargs="+", choices=METHODS, default=list(METHODS), help="default: all"
     )
-    op.add_argument("--clip", type=real(1e-9, 1e12), help="cap on the importance weights")
+    op.add_argument(
+        "--clip", type=real(1e-9, 1e12), help="cap on the importance weights of ips, snips, dr"
+    )
+    op.add_argument(
+        "--reward-range",
+        nargs=2,
+        type=real(-1e12, 1e12),
+        metavar=("LOW", "HIGH"),
+        help="bounds of the reward for the intervals of switch_dr and clipped_dr "
+        "(default: the smallest and largest logged reward)",
+    )
     op.add_argument("--folds", type=whole(2, 100), default=5, help="DR reward model folds")
     op.add_argument("--json", type=Path, help="write the figures here")
     op.set_defaults(run=run_ope)

@@ -34,7 +34,7 @@ from .reward_model import CrossFitRidge
 
 __all__ = ["METHODS", "Estimate", "dr", "ips", "snips"]
 
-METHODS = ("ips", "snips", "dr")
+METHODS = ("ips", "snips", "dr", "switch_dr", "clipped_dr")  #: switch_dr, clipped_dr: capped.py
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,8 @@ class Estimate:
     alpha: float
     n_used: int
     n_left_out: int
+    cap: float | None = None  #: the weight cap (M) or switch threshold (τ), when one was used
+    uncovered: float | None = None  #: estimated share of the target the capped weights miss
 
     def covers(self, truth: float) -> bool:
         """Whether the interval holds ``truth``."""

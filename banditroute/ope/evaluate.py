@@ -9,7 +9,7 @@
 ...                                   ["a", "b"])
 >>> result = evaluate(logged, FixedModel("a"))
 >>> [(e.method, round(e.value, 2)) for e in result.estimates]  # truth 0.8; IPS is noisier
-[('ips', 0.71), ('snips', 0.79), ('dr', 0.79)]
+[('ips', 0.71), ('snips', 0.79), ('dr', 0.79), ('switch_dr', 0.79), ('clipped_dr', 0.79)]
 >>> result.get("dr").covers(0.8)
 True
 """
@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidInput, invalid
+from .capped import clipped_dr, switch_dr
 from .estimators import METHODS, Estimate, dr, ips, snips
 from .logged import LeftOut, LoggedBandit
 from .reward_model import CrossFitRidge
@@ -52,7 +53,7 @@ class Evaluation:
     notes: tuple[str, ...] = ()  #: methods left out and why
 
     def get(self, method: str) -> Estimate:
-        """The estimate by ``method`` ("ips", "snips" or "dr")."""
+        """The estimate by ``method`` (one of `METHODS`)."""
         for e in self.estimates:
             if e.method == method:
                 return e
@@ -81,12 +82,15 @@ class Evaluation:
             f"{self.logged_mean:.4f}; effective sample size {self.effective_sample_size:.1f}; "
             f"target agrees with the log on {100 * self.match_rate:.1f}% of rows",
             "",
-            f"| method | value | {level} interval | std error |",
-            "|---|---:|---:|---:|",
+            f"| method | value | {level} interval | std error | weight cap | share uncovered |",
+            "|---|---:|---:|---:|---:|---:|",
         ]
         for e in self.estimates:
+            cap = "" if e.cap is None else f"{e.cap:.4g}"
+            uncovered = "" if e.uncovered is None else f"{e.uncovered:.3f}"
             lines.append(
-                f"| {e.method} | {e.value:.4f} | [{e.low:.4f}, {e.high:.4f}] | {e.std_error:.4f} |"
+                f"| {e.method} | {e.value:.4f} | [{e.low:.4f}, {e.high:.4f}] | {e.std_error:.4f} "
+                f"| {cap} | {uncovered} |"
             )
         return "\n".join(lines + [f"note: {note}" for note in self.notes])
 
@@ -98,11 +102,16 @@ def evaluate(
     alpha: float = 0.1,
     clip: float | None = None,
     reward_model: CrossFitRidge | None = None,
+    reward_range: tuple[float, float] | None = None,
+    predictions: np.ndarray | None = None,
 ) -> Evaluation:
     """Estimate ``target``'s mean reward per decision on ``logged`` by each of ``methods``.
 
     The target's probabilities are checked (rows sum to 1, zero outside the candidates);
-    ``clip`` caps the importance weights; ``reward_model`` is DR's (default `CrossFitRidge`).
+    ``clip`` caps the importance weights of IPS, SNIPS and DR (switch_dr and clipped_dr choose
+    their own cap); ``reward_model`` is the DR family's (default `CrossFitRidge`), fitted once,
+    or give its ``predictions`` (n, K); ``reward_range`` bounds the rewards for the capped
+    estimators' intervals (default: the logged range).
     """
     if not isinstance(target, TargetPolicy):
         raise invalid("target", target, "a TargetPolicy (name, probabilities(logged))")
@@ -112,9 +121,18 @@ def evaluate(
         raise invalid("methods", wanted, f"a non-empty subset of {list(METHODS)}")
     p = check_probabilities(target.probabilities(logged), logged)
     found, notes = [], []
+    if predictions is None and {"dr", "switch_dr", "clipped_dr"} & set(wanted):
+        model = reward_model if reward_model is not None else CrossFitRidge()
+        predictions = model.predict(
+            logged.contexts, logged.actions, logged.rewards, len(logged.models)
+        )
     for method in wanted:
         if method == "dr":
-            found.append(dr(logged, p, alpha, clip, reward_model=reward_model))
+            found.append(dr(logged, p, alpha, clip, predictions))
+        elif method == "switch_dr":
+            found.append(switch_dr(logged, p, alpha, None, predictions, None, reward_range))
+        elif method == "clipped_dr":
+            found.append(clipped_dr(logged, p, alpha, None, predictions, None, reward_range))
         elif method == "ips":
             found.append(ips(logged, p, alpha, clip))
         else:
