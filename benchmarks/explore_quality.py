@@ -24,7 +24,6 @@ first half is the warm start, the second half is routed (kNN-100 is added then).
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -35,21 +34,17 @@ from typing import Any
 
 import numpy as np
 
-from banditroute.cli_checks import EMBEDDERS, command_embedder
+from banditroute.cli_checks import command_embedder
 from banditroute.features import ContextBuilder
 from banditroute.outcome_log import OutcomeLog
 from banditroute.policies import LinearThompsonSampling
 from banditroute.policies.thompson import probability_of_max
-from banditroute.registry import Registry, example_registry_path
-from banditroute.replay.loaders import load_logs
-from banditroute.replay.prices import replay_models
 from banditroute.replay.report import summarize
 from banditroute.replay.routers import ROUTERS, RouteJob, RouterSpec, Stream, run_engine
 from banditroute.replay.runner import ReplaySettings, prepare, replay
-from banditroute.synthetic import make_workload
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tune_policy import parse_variant
+from tune_policy import register_variants, tuning_log, tuning_parser
 
 __all__ = ["ClusterContext", "EliminationThompson", "online_labels", "split_by_sample_id"]
 
@@ -223,30 +218,11 @@ def split_by_sample_id(log: OutcomeLog) -> tuple[OutcomeLog, OutcomeLog]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data", nargs="*", type=Path, help="none: the synthetic workload")
-    parser.add_argument("--registry", type=Path)
-    parser.add_argument("--embedder", choices=EMBEDDERS, help="default: the default encoder")
+    parser = tuning_parser(__doc__.splitlines()[0])
     parser.add_argument("--warm-split", action="store_true")
-    parser.add_argument("--variant", action="append", default=[])
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--cache-dir", type=Path, default=Path(".banditroute-cache"))
-    parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    names = []
-    for text in args.variant:
-        if ":" not in text and text in ROUTERS:
-            names.append(text)
-            continue
-        name, params = parse_variant(text)
-        register(name, params)
-        names.append(name)
-    registry = Registry.load(args.registry or example_registry_path())
-    if args.data:
-        loaded = load_logs(args.data, registry)
-        log, models = loaded.log, replay_models(loaded, registry, explicit=True)[0]
-    else:
-        log, models = make_workload(n_prompts=2000, seed=0)
+    names = register_variants(args.variant, register)
+    _, log, models = tuning_log(args)
     embedder, ename = command_embedder(args.embedder)
     warm = None
     if args.warm_split:

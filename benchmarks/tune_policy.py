@@ -14,13 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from banditroute.cli_checks import EMBEDDERS, command_embedder
 from banditroute.features import ContextBuilder
+from banditroute.outcome_log import OutcomeLog
 from banditroute.policies import LinearThompsonSampling
-from banditroute.registry import Registry, example_registry_path
+from banditroute.registry import ModelProfile, Registry, example_registry_path
 from banditroute.replay.loaders import load_logs
 from banditroute.replay.prices import replay_models
 from banditroute.replay.report import summarize
@@ -56,31 +58,52 @@ def register(name: str, params: dict[str, Any]) -> None:
     ROUTERS[name] = RouterSpec(run, engine_policy=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def tuning_parser(description: str) -> argparse.ArgumentParser:
+    """The arguments every tuning script takes (data, registry, encoder, variants, seeds)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("data", nargs="*", type=Path, help="none: the synthetic workload")
     parser.add_argument("--registry", type=Path)
     parser.add_argument("--embedder", choices=EMBEDDERS, help="default: the default encoder")
-    parser.add_argument("--warm-start", nargs="+", type=Path)
     parser.add_argument("--variant", action="append", default=[])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--cache-dir", type=Path, default=Path(".banditroute-cache"))
     parser.add_argument("--json", type=Path)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def register_variants(
+    texts: list[str], add: Callable[[str, dict[str, Any]], None] | None = None
+) -> list[str]:
+    """Router names for ``--variant`` texts: a peer by name (knn, paretobandit, ...) as it is,
+    else ``name:params`` registered by ``add`` (default `register`)."""
     names = []
-    for text in args.variant:
-        if ":" not in text and text in ROUTERS:  # a peer by name (knn, paretobandit, ...)
+    for text in texts:
+        if ":" not in text and text in ROUTERS:
             names.append(text)
             continue
         name, params = parse_variant(text)
-        register(name, params)
+        (add or register)(name, params)
         names.append(name)
+    return names
+
+
+def tuning_log(args: argparse.Namespace) -> tuple[Registry, OutcomeLog, list[ModelProfile]]:
+    """The registry, the log of ``args.data`` and its models (the synthetic workload, as
+    `make demo` replays it, when no data are given)."""
     registry = Registry.load(args.registry or example_registry_path())
-    if args.data:
-        loaded = load_logs(args.data, registry)
-        log, models = loaded.log, replay_models(loaded, registry, explicit=True)[0]
-    else:  # the synthetic workload, as `make demo` replays it
+    if not args.data:
         log, models = make_workload(n_prompts=2000, seed=0)
+        return registry, log, models
+    loaded = load_logs(args.data, registry)
+    return registry, loaded.log, replay_models(loaded, registry, explicit=True)[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = tuning_parser(__doc__.splitlines()[0])
+    parser.add_argument("--warm-start", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    names = register_variants(args.variant)
+    registry, log, models = tuning_log(args)
     embedder, name = command_embedder(args.embedder)
     test = prepare(log, embedder, name, args.cache_dir, False)
     warm = None

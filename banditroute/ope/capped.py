@@ -43,7 +43,7 @@ from statistics import NormalDist
 import numpy as np
 
 from ..errors import check_number, invalid
-from .estimators import Estimate, _weights
+from .estimators import Estimate, _predictions, _weights
 from .logged import LoggedBandit
 from .reward_model import CrossFitRidge
 
@@ -134,14 +134,7 @@ def _capped(
         cap = choose_cap(w, logged.rewards, alpha, (low, high), switch)
     elif not (cap == math.inf or check_number("cap", cap, 0) >= 0):
         raise invalid("cap", cap, "a number >= 0 or math.inf")
-    if predictions is None:
-        model = reward_model if reward_model is not None else CrossFitRidge()
-        predictions = model.predict(
-            logged.contexts, logged.actions, logged.rewards, len(logged.models)
-        )
-    q = np.asarray(predictions, dtype=np.float64)
-    if q.shape != (logged.n, len(logged.models)) or not np.all(np.isfinite(q)):
-        raise invalid("predictions", q.shape, f"a finite {(logged.n, len(logged.models))} array")
+    q = _predictions(logged, predictions, reward_model)
     p = np.asarray(probabilities, dtype=np.float64)
     g = _transform(w, cap, switch)
     chosen = q[np.arange(logged.n), logged.actions]

@@ -113,6 +113,18 @@ def dr(
     """Doubly robust; ``predictions`` (n, K) are the reward model's (default: ``reward_model``,
     itself `CrossFitRidge()` by default, fitted on ``logged``)."""
     w = _weights(logged, probabilities, clip)
+    q = _predictions(logged, predictions, reward_model)
+    p = np.asarray(probabilities, dtype=np.float64)
+    chosen = q[np.arange(logged.n), logged.actions]
+    terms = (p * q).sum(axis=1) + w * (logged.rewards - chosen)
+    return _estimate("dr", float(terms.mean()), terms, alpha, logged)
+
+
+def _predictions(
+    logged: LoggedBandit, predictions: np.ndarray | None, reward_model: CrossFitRidge | None
+) -> np.ndarray:
+    """The reward model's (n, K) predictions: ``predictions`` checked, else ``reward_model``'s
+    (default `CrossFitRidge()`) fitted on ``logged``."""
     if predictions is None:
         model = reward_model if reward_model is not None else CrossFitRidge()
         predictions = model.predict(
@@ -121,7 +133,4 @@ def dr(
     q = np.asarray(predictions, dtype=np.float64)
     if q.shape != (logged.n, len(logged.models)) or not np.all(np.isfinite(q)):
         raise invalid("predictions", q.shape, f"a finite {(logged.n, len(logged.models))} array")
-    p = np.asarray(probabilities, dtype=np.float64)
-    chosen = q[np.arange(logged.n), logged.actions]
-    terms = (p * q).sum(axis=1) + w * (logged.rewards - chosen)
-    return _estimate("dr", float(terms.mean()), terms, alpha, logged)
+    return q
