@@ -24,7 +24,6 @@ first half is the warm start, the second half is routed (kNN-100 is added then).
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from collections.abc import Callable
@@ -39,12 +38,11 @@ from banditroute.features import ContextBuilder
 from banditroute.outcome_log import OutcomeLog
 from banditroute.policies import LinearThompsonSampling
 from banditroute.policies.thompson import probability_of_max
-from banditroute.replay.report import summarize
 from banditroute.replay.routers import ROUTERS, RouteJob, RouterSpec, Stream, run_engine
-from banditroute.replay.runner import ReplaySettings, prepare, replay
+from banditroute.replay.runner import prepare
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tune_policy import register_variants, tuning_log, tuning_parser
+from tune_policy import register_variants, replay_and_report, tuning_log, tuning_parser
 
 __all__ = ["ClusterContext", "EliminationThompson", "online_labels", "split_by_sample_id"]
 
@@ -230,15 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         warm = prepare(warm_log, embedder, ename, args.cache_dir, False)
         names.append("knn")
     test = prepare(log, embedder, ename, args.cache_dir, False)
-    settings = ReplaySettings(seeds=args.seeds, policies=("thompson", *names))
-    summary = summarize(replay(test, models, settings, warm=warm, progress=False))
-    figures: dict[str, Any] = {"zero": summary.zero.aiq}
-    figures.update({n: f.aiq for n, f in summary.routers.items()})
-    figures.update({f"{n}_per_seed": list(f.aiq_per_seed) for n, f in summary.routers.items()})
-    figures.update({f"{n}_seconds": s for n, s in summary.seconds.items()})
-    print(json.dumps(figures, indent=1))
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=1))
+    replay_and_report(test, models, names, args, warm, detail=True)
     return 0
 
 

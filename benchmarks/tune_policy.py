@@ -26,7 +26,7 @@ from banditroute.registry import ModelProfile, Registry, example_registry_path
 from banditroute.replay.loaders import load_logs
 from banditroute.replay.prices import replay_models
 from banditroute.replay.report import summarize
-from banditroute.replay.routers import ROUTERS, RouteJob, RouterSpec, run_engine
+from banditroute.replay.routers import ROUTERS, RouteJob, RouterSpec, Stream, run_engine
 from banditroute.replay.runner import ReplaySettings, prepare, replay
 from banditroute.synthetic import make_workload
 
@@ -110,14 +110,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.warm_start:
         warm_log = load_logs(args.warm_start, registry).log
         warm = prepare(warm_log, embedder, name, args.cache_dir, False)
+    replay_and_report(test, models, names, args, warm)
+    return 0
+
+
+def replay_and_report(
+    test: Stream,
+    models: list[ModelProfile],
+    names: list[str],
+    args: argparse.Namespace,
+    warm: Stream | None = None,
+    detail: bool = False,
+) -> None:
+    """Replay ``thompson`` and ``names`` (zero and oracle come with it); print each AIQ and
+    write it to ``args.json`` when given (``detail``: also per seed and seconds)."""
     settings = ReplaySettings(seeds=args.seeds, policies=("thompson", *names))
     summary = summarize(replay(test, models, settings, warm=warm, progress=False))
-    figures = {"zero": summary.zero.aiq}
-    figures.update({name: f.aiq for name, f in summary.routers.items()})
+    figures: dict[str, Any] = {"zero": summary.zero.aiq}
+    figures.update({n: f.aiq for n, f in summary.routers.items()})
+    if detail:
+        figures.update({f"{n}_per_seed": list(f.aiq_per_seed) for n, f in summary.routers.items()})
+        figures.update({f"{n}_seconds": t for n, t in summary.seconds.items()})
     print(json.dumps(figures, indent=1))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1))
-    return 0
 
 
 if __name__ == "__main__":
