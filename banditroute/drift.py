@@ -202,7 +202,8 @@ class DriftMonitor(Configurable):
         self._tracks: dict[tuple[str, str], _Track] = {}
 
     def get_params(self) -> dict[str, Any]:
-        """The constructor arguments (saved with the engine; detector state is not)."""
+        """The constructor arguments (saved with the engine; the running state, probations
+        and tracks, is saved beside them by `banditroute.drift_state`)."""
         params = super().get_params()
         params["signals"] = list(self.signals)
         return params
@@ -296,6 +297,11 @@ class DriftMonitor(Configurable):
             book = self._probation
             lasts = self.probation or None
             book.start(event.model, drop, variance, lasts, self.probe_every)
+
+    @property
+    def probations(self) -> ProbationBook:
+        """The models on probation now."""
+        return self._probation
 
     def end_probation(self, model: str) -> None:
         """Take ``model`` off probation (it was removed, say)."""

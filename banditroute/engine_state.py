@@ -5,8 +5,10 @@ Every stateful part follows one convention: ``get_params()`` (its constructor ar
 writes them atomically as one ``.npz`` with a JSON header. A state file is untrusted input:
 every field is checked on load (type, finiteness, range, and sizes against what the registry,
 the embedder and the saved configuration imply) and the first bad one is named in a
-`StateFileError`; the part-by-part checks live in `banditroute.state_parts`. Files written by
-earlier versions load (their embedder is recorded by kind rather than by name).
+`StateFileError`; the part-by-part checks live in `banditroute.state_parts` (the drift
+handling's running state, probations and kept posteriors, in `banditroute.drift_state`). Files
+written by earlier versions load (their embedder is recorded by kind rather than by name; with
+no saved drift state, no model is on probation).
 
 >>> import tempfile
 >>> from banditroute import Engine, ModelProfile, HashingEmbedder
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .drift_state import drift_state, load_drift_state
 from .embedders import Embedder, embedder_name
 from .errors import InvalidInput, StateFileError, check_path
 from .estimates import CallEstimator
@@ -103,9 +106,14 @@ def save(engine: Engine, folder: Path) -> Path:
         "drift_events": [vars(e) for e in learner.drift_events],
         "evaluator": engine.evaluator.get_params(),
         "pending": [
-            {"id": i, "model": p.model, "prompt_tokens": p.prompt_tokens} for i, p in pending
+            {"id": i, "model": p.model, "prompt_tokens": p.prompt_tokens}
+            | ({"probe": True} if p.probe else {})
+            for i, p in pending
         ],
     }
+    running = None if learner.drift is None else drift_state(learner, engine.context.dim)
+    if running is not None:  # probations, kept posteriors, detector tracks
+        header["drift_state"] = running.header
     contexts = [p.context for _, p in pending]
     arrays = {
         **state.arrays,
@@ -115,6 +123,7 @@ def save(engine: Engine, folder: Path) -> Path:
         "pending_predicted": np.array(
             [np.nan if p.predicted_quality is None else p.predicted_quality for _, p in pending]
         ),
+        **({} if running is None else running.arrays),
     }
     target = folder / STATE_FILE
     try:
@@ -169,6 +178,8 @@ def _from_state(
     if "evaluator" in header:  # states from before the evaluator keep the default
         engine.evaluator = load_evaluator(header["evaluator"], arrays, engine.embedder)
     engine.learner.restore_counts(feedback_count)
+    if "drift_state" in header:  # states from before it was saved: no probation
+        load_drift_state(engine.learner, header["drift_state"], arrays, context.dim)
     engine.drift_events.extend(events)
     for key, item in pending:
         engine._pending.add(key, item)

@@ -29,6 +29,7 @@ import numpy as np
 
 from .policies import Policy
 from .policies.tracking import (
+    ArmStatistics,
     PolicyStatistics,
     arm_statistics,
     load_statistics,
@@ -118,6 +119,15 @@ class ProbationBook:
         """Take ``model`` off probation (if it was on)."""
         self._on.pop(model, None)
 
+    def entries(self) -> list[tuple[str, Probation]]:
+        """The models on probation and their probations, in the order they are served."""
+        return list(self._on.items())
+
+    def put(self, model: str, probation: Probation) -> None:
+        """Put ``model`` on ``probation`` as it stands (a saved one, read back), served last."""
+        self._on.pop(model, None)
+        self._on[model] = probation
+
     def next_probe(self, feasible: list[str], probe_every: int) -> str | None:
         """Count one decision; return the model on probation to probe with it, if one is due."""
         due = None
@@ -188,14 +198,26 @@ class PreDrift:
         change: float,
         since: Sequence[tuple[np.ndarray, float]] = (),
     ) -> None:
-        kept = self.statistics = arm_statistics(policy, model).copy()
+        kept = arm_statistics(policy, model).copy()
         if policy.discount == 1.0:
             for x, y in since:
                 kept.gram -= np.outer(x, x)
                 kept.targets -= x * y
                 kept.counts = max(kept.counts - 1.0, 0.0)
-        self.weights = np.linalg.solve(kept.gram, kept.targets)
+        self._keep(kept, change)
+
+    def _keep(self, statistics: ArmStatistics, change: float) -> None:
+        self.statistics = statistics
+        self.weights = np.linalg.solve(statistics.gram, statistics.targets)
         self.change = change
+
+    @classmethod
+    def from_statistics(cls, statistics: ArmStatistics, change: float) -> PreDrift:
+        """The kept posterior rebuilt from its sums and change (as a saved state holds them);
+        ``numpy.linalg.LinAlgError`` when the gram is singular."""
+        kept = cls.__new__(cls)
+        kept._keep(statistics, change)
+        return kept
 
     def expected(self, policy: Policy, model: str, context: np.ndarray, predicted: float) -> float:
         """What the model would score on ``context`` if it were still degraded: its former

@@ -223,6 +223,12 @@ def load_evaluator(spec: object, arrays: dict[str, np.ndarray], embedder: Embedd
     return evaluator
 
 
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise StateFileError(f"saved {name} == {value!r:.40}, must be true or false")
+    return value
+
+
 def load_pending(
     items: object, arrays: dict[str, np.ndarray], context_dim: int, max_pending: int
 ) -> list[tuple[str, PendingDecision]]:
@@ -240,7 +246,10 @@ def load_pending(
     pending: dict[str, PendingDecision] = {}
     for i, (item, row, q) in enumerate(zip(rows, contexts, predicted, strict=True)):
         where = f"pending[{i}]"
-        p = _fields(where, item, ("id", "model", "prompt_tokens"))
+        fields = ("id", "model", "prompt_tokens", "probe")
+        p = _fields(
+            where, item, fields if isinstance(item, dict) and "probe" in item else fields[:3]
+        )
         key = as_str(f"{where}.id", p["id"])
         if key in pending:
             raise StateFileError(f"saved {where}.id == {key!r:.60} appears twice")
@@ -249,5 +258,6 @@ def load_pending(
             row,
             as_int(f"{where}.prompt_tokens", p["prompt_tokens"]),
             None if np.isnan(q) else float(q),
+            probe=_flag(f"{where}.probe", p.get("probe", False)),
         )
     return list(pending.items())
