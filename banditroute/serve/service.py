@@ -3,8 +3,10 @@ shared state), built from `ServeSettings` by `build_service`, and its shutdown.
 
 `build_service` makes the engine from the registry file (or from ``state`` when that folder
 holds a saved engine: the models and what was learned come from there, models only in the file
-are added, and the file's gateway tables apply), opens the decision log, builds the gateway from
-the file's tables and, with ``redis``, attaches the shared state (`banditroute.shared`).
+are added, and the file's gateway tables apply; the state file is read once, see
+`banditroute.serve.saved_state`), opens the decision log with the engine's encoder, builds the
+gateway from the file's tables and, with ``redis``, attaches the shared state
+(`banditroute.shared`).
 
 >>> import tempfile, pathlib
 >>> config = pathlib.Path(tempfile.mkdtemp()) / "models.toml"
@@ -22,12 +24,10 @@ import importlib
 import os
 import socket
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
-from ..embedders import Embedder, embedder_name, make_embedder
+from ..embedders import Embedder, make_embedder
 from ..engine import Engine
-from ..engine_state import STATE_FILE
 from ..errors import BanditRouteError, InvalidInput, StoreError
 from ..gateway.client import Gateway
 from ..gateway.config import GatewayConfig
@@ -36,6 +36,7 @@ from .auth import ServiceKeys, check_exposure
 from .failures import LOGGER
 from .metrics import ServeMetrics
 from .recent import RecentDecisions
+from .saved_state import open_decision_log, saved_engine, state_file, warm
 from .settings import ServeSettings
 
 __all__ = ["Service", "SharedLike", "attach_shared", "build_service", "serve_embedder"]
@@ -96,13 +97,11 @@ def _replica_id(settings: ServeSettings) -> str:
 def serve_embedder(settings: ServeSettings) -> Embedder:
     """The prompt encoder ``settings.embedder`` names; unset: the one the saved state (else the
     decision log) was written with, else the static default. A static encoder is read (or
-    built, once) now rather than on the first request; MiniLM still loads on first use."""
-    from ..static_embedder import StaticEmbedder
+    built, once) now rather than on the first request; MiniLM still loads on first use.
 
-    embedder = _named_embedder(settings)
-    if isinstance(embedder, StaticEmbedder):
-        embedder.load()
-    return embedder
+    `build_service` calls it only when there is no saved state: with one, the encoder is the
+    loaded engine's (`saved_engine`), so the state file is read once."""
+    return warm(_named_embedder(settings))
 
 
 def _named_embedder(settings: ServeSettings) -> Embedder:
@@ -110,40 +109,50 @@ def _named_embedder(settings: ServeSettings) -> Embedder:
 
     if settings.embedder is not None:
         return make_embedder(EMBEDDER_CHOICES[settings.embedder])
-    state = Path(settings.state) / STATE_FILE if settings.state is not None else None
-    if state is not None and state.is_file():
+    state = state_file(settings)
+    if state is not None:
         from ..state import read_state
         from ..state_parts import load_embedder
 
         try:
             return load_embedder(read_state(state)[0].get("embedder"), None)
         except BanditRouteError:
-            pass  # a custom or unreadable one: Engine.load says what is wrong
+            pass  # a custom or unreadable one: `saved_engine` says what is wrong
     return default_embedder(logged_embedder(settings.store))
 
 
 def _engine(settings: ServeSettings) -> Engine:
-    embedder = serve_embedder(settings)
+    engine = saved_engine(settings)  # the one read of the state file
+    if engine is None:
+        embedder = serve_embedder(settings)
+        store = open_decision_log(settings, embedder)
+        try:
+            return Engine.from_registry(
+                settings.config, embedder=embedder, store=store, seed=settings.seed
+            )
+        except BaseException:
+            if store is not None:
+                store.close()
+            raise
     store = None
-    if settings.store is not None:
-        from ..store.decision_store import DecisionStore  # lazy: lancedb
+    try:
+        store = open_decision_log(settings, engine.embedder)
+        engine.attach_store(store, "engine loaded")  # refuses a log of another encoder
+        _add_registry_models(engine, settings.config)
+    except BaseException:
+        engine.close()
+        if store is not None and engine.store is None:
+            store.close()
+        raise
+    return engine
 
-        store = DecisionStore(
-            settings.store,
-            embedding_dim=embedder.dim,
-            embedder=embedder_name(embedder),
-            flush_interval_s=settings.store_flush_interval_s,
-            outcome_wait_s=settings.store_outcome_wait_s,
-        )
-    state = Path(settings.state) if settings.state is not None else None
-    if state is None or not (state / STATE_FILE).is_file():
-        return Engine.from_registry(
-            settings.config, embedder=embedder, store=store, seed=settings.seed
-        )
-    engine = Engine.load(state, embedder=embedder, store=store)
-    engine.config_path = settings.config
+
+def _add_registry_models(engine: Engine, config: str) -> None:
+    """Add the models only in the registry file to a loaded engine; warn about those that
+    differ from the saved profiles (the saved ones are kept)."""
+    engine.config_path = config
     differ = []
-    for model in Registry.load(settings.config):
+    for model in Registry.load(config):
         if model.id not in engine.registry:
             engine.add_model(model)
         elif engine.registry[model.id] != model:
@@ -152,9 +161,8 @@ def _engine(settings: ServeSettings) -> Engine:
         LOGGER.warning(
             "models %s differ between %s and the saved state; the saved profiles are used",
             differ,
-            settings.config,
+            config,
         )
-    return engine
 
 
 def attach_shared(engine: Engine, gateway: Gateway, url: str, replica_id: str) -> SharedLike:

@@ -53,6 +53,7 @@ def attach(
     namespace: str = "banditroute",
     pending_ttl_s: float = 3600.0,
     timeout_s: float = 0.05,
+    retire_after_s: float = 3600.0,
 ) -> SharedState:
     """Share ``engine``'s learning (and ``gateway``'s guards) with the replicas on ``url``.
 
@@ -76,6 +77,9 @@ def attach(
         How long a decision waits in Redis for feedback from any replica.
     timeout_s : float
         Timeout of the Redis calls a request makes.
+    retire_after_s : float
+        A replica's part of a model not written for this long (the replica is gone) is merged
+        into the model's base, so parts do not pile up with every restart.
 
     Returns
     -------
@@ -95,6 +99,7 @@ def attach(
         raise invalid("replica_id", replica_id, "1-64 letters, digits, '.', '_' or '-'")
     check_number("sync_interval_s", sync_interval_s, 0)
     check_number("pending_ttl_s", pending_ttl_s, 0, above=True)
+    check_number("retire_after_s", retire_after_s, 0, above=True)
     if engine._pending.remote is not None:
         raise invalid("engine", engine, "an engine not attached already (close the other first)")
     link = RedisLink(url, namespace, timeout_s=timeout_s)
@@ -105,4 +110,5 @@ def attach(
         replica_id,
         sync_interval_s=sync_interval_s,
         pending_ttl_s=pending_ttl_s,
+        retire_after_s=retire_after_s,
     )

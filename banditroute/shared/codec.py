@@ -106,7 +106,10 @@ def decode_part(blob: object) -> Part:
 
 
 def encode_base(base: Base) -> bytes:
-    header = {"k": "base", "e": list(base.epoch), "pi": base.prior_intercept}
+    header: dict[str, Any] = {"k": "base", "e": list(base.epoch), "pi": base.prior_intercept}
+    if base.folded_from is not None:
+        header["from"], header["f"] = list(base.folded_from), base.folded
+        header["s"] = list(base.chain_start or base.folded_from)
     return _pack(header, base.stats)
 
 
@@ -115,4 +118,14 @@ def decode_base(blob: object) -> Base:
     prior = header.get("pi")
     if not isinstance(prior, int | float) or isinstance(prior, bool) or not math.isfinite(prior):
         raise CodecError(f"shared base: prior intercept {prior!r:.20} is not a finite number")
-    return Base(_epoch("base", header["e"]), stats, float(prior))
+    base = Base(_epoch("base", header["e"]), stats, float(prior))
+    if "from" in header:  # a compaction's base
+        base.folded_from = _epoch("base", header["from"])
+        folded = header.get("f")
+        if not isinstance(folded, dict):
+            raise CodecError("shared base: folded parts are not a table")
+        base.folded = {str(r): _count("base", "folded version", v) for r, v in folded.items()}
+        base.chain_start = _epoch("base", header.get("s", header["from"]))
+        if base.chain_start > base.folded_from:
+            raise CodecError("shared base: compactions start after the epoch merged")
+    return base

@@ -164,6 +164,9 @@ class EstimatorShare(Share):
             m: (int(r[0]), int(r[1]), r[2] / r[3] if r[3] > 0 else None) for m, r in merged.items()
         }
 
+    def prior_intercept(self) -> float:
+        return float(self.estimator.answer_tokens.prior_intercept)
+
     def apply(self, models: Collection[str]) -> None:
         self.collect()
         if not self.joined or (not self.sums.changed and not self.refresh):

@@ -147,6 +147,9 @@ class PolicyShare(Share):
                 prior = p.prior_quality
         return total, count, prior
 
+    def prior_intercept(self) -> float:
+        return self.totals()[2]
+
     def apply(self, models: Collection[str]) -> None:
         self.collect()
         if not self.joined or (not self.sums.changed and not self.refresh):

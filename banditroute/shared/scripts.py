@@ -4,13 +4,14 @@ Times come from Redis's own clock (``TIME``), so replicas on hosts whose clocks 
 Numbers that must keep their fractions are returned as strings (Redis truncates Lua numbers).
 
 >>> sorted(name for name in __all__ if name.isupper())[:3]
-['CLAIM', 'NEW_EPOCH', 'PUT_NEWER']
+['CLAIM', 'COMPACT', 'NEW_EPOCH']
 """
 
 from __future__ import annotations
 
 __all__ = [
     "CLAIM",
+    "COMPACT",
     "NEW_EPOCH",
     "PUT_NEWER",
     "PUT_PART",
@@ -23,9 +24,10 @@ __all__ = [
     "TAKE",
 ]
 
-#: KEYS: epochs, parts, index. ARGV: model, field, epoch "seq|replica", version, blob.
-#: Stores a replica's part when its epoch is the model's current one and its version is newer.
-#: Returns 1 (stored or already newer) or 0 (the model moved to another epoch).
+#: KEYS: epochs, parts, index, seen. ARGV: model, field, epoch "seq|replica", version, blob.
+#: Stores a replica's part when its epoch is the model's current one and its version is newer,
+#: and when (Redis's clock, seconds) it was stored. Returns 1 (stored or already newer) or 0
+#: (the model moved to another epoch).
 PUT_PART = """
 local current = redis.call('HGET', KEYS[1], ARGV[1]) or '0|'
 if current ~= ARGV[3] then return 0 end
@@ -36,13 +38,29 @@ if held then
 end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[5])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[3] .. '|' .. ARGV[4])
+redis.call('HSET', KEYS[4], ARGV[2], redis.call('TIME')[1])
 return 1
 """
 
-#: KEYS: epochs, bases, parts, index. ARGV: model, seq, replica, base blob.
+_DROP_PARTS = """
+local function drop_parts(model)
+  local prefix = model .. '\\31'
+  for _, field in ipairs(redis.call('HKEYS', KEYS[4])) do
+    if string.sub(field, 1, #prefix) == prefix then
+      redis.call('HDEL', KEYS[3], field)
+      redis.call('HDEL', KEYS[4], field)
+      redis.call('HDEL', KEYS[5], field)
+    end
+  end
+end
+"""
+
+#: KEYS: epochs, bases, parts, index, seen. ARGV: model, seq, replica, base blob.
 #: Starts a newer epoch for the model (its base; the older parts are dropped). Returns 1 when
 #: this epoch is current afterwards, 0 when a greater one already is.
-NEW_EPOCH = """
+NEW_EPOCH = (
+    _DROP_PARTS
+    + """
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 local seq = tonumber(ARGV[2])
 if current then
@@ -56,15 +74,39 @@ if current then
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '|' .. ARGV[3])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
+drop_parts(ARGV[1])
+return 1
+"""
+)
+
+#: KEYS: epochs, bases, parts, index, seen. ARGV: model, its epoch "seq|replica", the new
+#: epoch's seq and replica, the new base (the model's merged sums), then field, index value
+#: pairs: every part of the model the base was merged from. When the model is still in that
+#: epoch with exactly those parts at those versions, a new epoch begins whose base is the merge
+#: and the parts are dropped (a compaction); otherwise nothing changes. Returns 1 or 0.
+COMPACT = (
+    _DROP_PARTS
+    + """
+if (redis.call('HGET', KEYS[1], ARGV[1]) or '0|') ~= ARGV[2] then return 0 end
+local expected, count = {}, 0
+for i = 6, #ARGV, 2 do
+  expected[ARGV[i]] = ARGV[i + 1]
+  count = count + 1
+end
 local prefix = ARGV[1] .. '\\31'
 for _, field in ipairs(redis.call('HKEYS', KEYS[4])) do
   if string.sub(field, 1, #prefix) == prefix then
-    redis.call('HDEL', KEYS[3], field)
-    redis.call('HDEL', KEYS[4], field)
+    if expected[field] ~= redis.call('HGET', KEYS[4], field) then return 0 end
+    count = count - 1
   end
 end
+if count ~= 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3] .. '|' .. ARGV[4])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[5])
+drop_parts(ARGV[1])
 return 1
 """
+)
 
 #: KEYS: seed, bases. ARGV: the seed's JSON, then model, base blob pairs. The first replica to
 #: run it writes the seed and the bases it started from (together); later ones change nothing.

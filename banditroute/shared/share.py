@@ -20,6 +20,7 @@ from collections.abc import Collection
 from typing import ClassVar
 
 from .codec import encode_base
+from .compaction import compact
 from .link import RedisLink
 from .scripts import SEED
 from .sums import Base, SharedSums
@@ -110,6 +111,15 @@ class Share(ABC):
             if self.seed_text is not None:
                 self._seed_script([self.store.seed, self.store.bases], [self.seed_text])
             self.store.push_totals_of_others(self.others)
+
+    def prior_intercept(self) -> float:
+        """The prior intercept this replica composes with now (for `compact`)."""
+        return 0.0
+
+    def compact(self, retire_after_s: float) -> list[str]:
+        """Merge the parts of every model with a part not written for ``retire_after_s`` into
+        a new base (`banditroute.shared.compaction`); returns the models compacted."""
+        return compact(self.store, self.sums, retire_after_s, self.prior_intercept())
 
     def pull(self) -> list[str]:
         """Read what changed; returns the values that could not be read."""

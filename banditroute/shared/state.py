@@ -71,6 +71,10 @@ class SharedState:
         Time between two background syncs (0: no background thread; call `sync`).
     pending_ttl_s : float
         How long a decision waits in Redis for its feedback.
+    retire_after_s : float
+        A part not written for this long (its replica is gone, or learned nothing about that
+        model) is merged into its model's base (`banditroute.shared.compaction`), looked for
+        every quarter of it (at most every 5 minutes).
     """
 
     def __init__(
@@ -82,8 +86,11 @@ class SharedState:
         *,
         sync_interval_s: float = 0.2,
         pending_ttl_s: float = 3600.0,
+        retire_after_s: float = 3600.0,
     ) -> None:
         self.engine, self.gateway, self.link = engine, gateway, link
+        self.retire_after_s = retire_after_s
+        self._next_compaction = time.monotonic() + min(retire_after_s / 4, 300.0)
         self.replica_id = replica_id
         self.sync_interval_s = sync_interval_s
         self._lock = engine._lock
@@ -177,6 +184,10 @@ class SharedState:
                 self.guards.republish()
             self.guards.push()
         errors = [e for share in shares for e in share.pull()]
+        if not wiped and time.monotonic() >= self._next_compaction:
+            for share in shares:
+                share.compact(self.retire_after_s)  # adopted by the next pull
+            self._next_compaction = time.monotonic() + min(self.retire_after_s / 4, 300.0)
         if self.guards is not None:
             self.guards.pull(list(self._models()))
         with self._lock:

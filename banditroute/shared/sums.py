@@ -11,7 +11,10 @@ sorted by replica id, so every replica computes bit-for-bit the same sums from t
 A model's statistics can also be *restarted* (a drift reset or soften): the restarting replica
 opens a new `Epoch` for that model whose `Base` is what the statistics became; parts of older
 epochs no longer count, and every replica starts a fresh part in the new epoch. Concurrent
-restarts are ordered by (sequence, replica id): the greatest wins.
+restarts are ordered by (sequence, replica id): the greatest wins. A *compaction*
+(`banditroute.shared.compaction`) is a new epoch whose base is the merge itself, so the merged
+sums do not change; a replica keeps, as its part of the new epoch, only what it learned after
+the version of its part that was merged (`SharedSums.receive_base`).
 
 >>> import numpy as np
 >>> from banditroute.policies.tracking import ArmDelta, ArmStatistics
@@ -27,13 +30,13 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..policies.tracking import ArmDelta, ArmStatistics
 
-__all__ = ["SEED_EPOCH", "Base", "Epoch", "Part", "SharedSums", "zero_statistics"]
+__all__ = ["SEED_EPOCH", "Base", "Epoch", "Part", "SharedSums", "merge", "zero_statistics"]
 
 #: (sequence, replica id) of a model's statistics; the seed's is (0, "")
 Epoch = tuple[int, str]
@@ -60,11 +63,15 @@ class Part:
 
 @dataclass
 class Base:
-    """What a model's statistics were when its epoch began (the seed, or a restart)."""
+    """What a model's statistics were when its epoch began (the seed, a restart, or a
+    compaction: the merge of every part of the epoch ``folded_from``)."""
 
     epoch: Epoch
     stats: ArmStatistics
     prior_intercept: float  #: the prior intercept the base's targets were made with
+    folded_from: Epoch | None = None  #: a compaction's: the epoch whose parts it merged
+    folded: dict[str, int] = field(default_factory=dict)  #: replica → part version merged
+    chain_start: Epoch | None = None  #: a compaction's: the first epoch of its compactions
 
 
 class SharedSums:
@@ -95,6 +102,7 @@ class SharedSums:
         self.others: dict[str, dict[str, Part]] = {}  #: model → replica → part
         self.new_bases: dict[str, Base] = {}  #: restarts made here, not yet announced
         self.pushed: dict[str, int] = {}  #: model → own version the store holds
+        self.sent: dict[str, dict[int, Part]] = {}  #: own parts written, by version
         self.changed: set[str] = set()  #: models whose merged sums moved since `compose`
         self.version = 0
         self.dim: int | None = None  #: context dimension; sums of another are refused
@@ -139,6 +147,14 @@ class SharedSums:
         """Own parts newer than what the store holds."""
         return [(a, p) for a, p in self.own.items() if p.version > self.pushed.get(a, 0)]
 
+    def stored(self, arm: str, part: Part) -> None:
+        """The store holds this own part (or a newer one): older ones are no longer needed."""
+        self.pushed[arm] = max(self.pushed.get(arm, 0), part.version)
+        sent = self.sent.setdefault(arm, {})
+        sent[part.version] = part  # a compaction may merge it: `_carry_own` subtracts it
+        for version in [v for v in sent if v < self.pushed[arm]]:
+            del sent[version]
+
     # -- what the store says ---------------------------------------------------------------------
     def receive_base(self, arm: str, base: Base) -> bool:
         """A base read from the store; adopted when its epoch is newer (or was unknown)."""
@@ -149,8 +165,43 @@ class SharedSums:
         pending = self.new_bases.get(arm)
         if pending is not None and pending.epoch < base.epoch:
             del self.new_bases[arm]  # a concurrent restart elsewhere won
+        self._carry_own(arm, base)
+        held = self.others.get(arm)
+        if held:  # parts of older epochs never count again
+            self.others[arm] = {r: p for r, p in held.items() if p.epoch >= base.epoch}
         self.changed.add(arm)
         return True
+
+    def _carry_own(self, arm: str, base: Base) -> None:
+        """Compactions merged the epoch this replica's own part is in (the part as the store
+        held it): what they did not include (learned since) becomes this replica's part of the
+        new epoch, so nothing is counted twice or lost. After a restart, the old epoch's part
+        no longer counts (as for every replica)."""
+        mine = self.own.get(arm)
+        sent = {v: p for v, p in self.sent.pop(arm, {}).items() if mine and p.epoch == mine.epoch}
+        if mine is None or base.folded_from is None:
+            return
+        if not (base.chain_start or base.folded_from) <= mine.epoch <= base.folded_from:
+            return
+        if mine.epoch == base.folded_from:  # the versions merged are known
+            version = base.folded.get(self.replica)
+        else:  # compactions this replica did not see: the store's last version was merged
+            version = max((v for v in sent if v <= mine.version), default=None)
+        merged = None if version is None else mine if version == mine.version else sent.get(version)
+        if merged is mine or (version is not None and merged is None):
+            del self.own[arm]  # all merged (or unknowable: never count anything twice)
+            return
+        n, stats = mine.n, mine.stats
+        if merged is not None:
+            n = mine.n - merged.n
+            scale, s = self.discount**n, merged.stats
+            stats = ArmStatistics(
+                stats.gram - scale * s.gram,
+                stats.targets - scale * s.targets,
+                stats.counts - scale * s.counts,
+                stats.sse - scale * s.sse,
+            )
+        self.own[arm] = Part(base.epoch, self._next_version(), n, stats)
 
     def receive_part(self, arm: str, replica: str, part: Part) -> bool:
         """Another replica's part; kept when newer than the one held (own parts: `resume`)."""
@@ -171,7 +222,7 @@ class SharedSums:
         if not self.fits(part.stats):
             return
         self.version = max(self.version, part.version)
-        self.pushed[arm] = part.version
+        self.stored(arm, part)
         if mine is None or mine.epoch < part.epoch:
             self.own[arm] = part
         elif mine.epoch == part.epoch:
@@ -209,13 +260,18 @@ class SharedSums:
             dim = sample.targets.size
         if base is None:
             base = Base(SEED_EPOCH, self.prior(dim, prior_intercept), prior_intercept)
-        scale = self.discount ** sum(p.n for p in parts.values())
-        b = base.stats
-        gram, targets = b.gram * scale, b.targets * scale
-        counts, sse = b.counts * scale, b.sse * scale
-        for replica in sorted(parts):
-            s = parts[replica].stats
-            gram, targets = gram + s.gram, targets + s.targets
-            counts, sse = counts + s.counts, sse + s.sse
-        targets[0] += self.intercept_precision * (prior_intercept - base.prior_intercept)
-        return ArmStatistics(gram, targets, counts, sse)
+        merged = merge(base.stats, parts, self.discount)
+        merged.targets[0] += self.intercept_precision * (prior_intercept - base.prior_intercept)
+        return merged
+
+
+def merge(base: ArmStatistics, parts: dict[str, Part], discount: float) -> ArmStatistics:
+    """γᴺ · base + Σ parts (N: the parts' observations), summed in replica order."""
+    scale = discount ** sum(p.n for p in parts.values())
+    gram, targets = base.gram * scale, base.targets * scale
+    counts, sse = base.counts * scale, base.sse * scale
+    for replica in sorted(parts):
+        s = parts[replica].stats
+        gram, targets = gram + s.gram, targets + s.targets
+        counts, sse = counts + s.counts, sse + s.sse
+    return ArmStatistics(gram, targets, counts, sse)

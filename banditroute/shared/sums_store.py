@@ -5,6 +5,8 @@ Keys (``ns`` the namespace, ``kind`` "p" for the policy, "e" for the call estima
 
 - ``ns:kind:parts`` hash field → encoded `Part`; ``ns:kind:index`` hash field →
   ``"seq|replica|version"`` (what `pull` reads every time, to fetch only the parts that changed);
+  ``ns:kind:seen`` hash field → when the part was last written (Redis's clock, seconds: parts
+  of replicas gone quiet are compacted, see `banditroute.shared.compaction`);
 - ``ns:kind:epochs`` hash model → ``"seq|replica"`` (absent: the seed's epoch ``0|``);
   ``ns:kind:bases`` hash model → encoded `Base`;
 - ``ns:kind:totals`` hash replica → ``"version|json"``: per-replica totals that are not per model
@@ -25,7 +27,7 @@ from typing import Any
 
 from .codec import CodecError, decode_base, decode_part, encode_base, encode_part
 from .link import RedisLink
-from .scripts import NEW_EPOCH, PUT_NEWER, PUT_PART
+from .scripts import COMPACT, NEW_EPOCH, PUT_NEWER, PUT_PART
 from .sums import SEED_EPOCH, Epoch, SharedSums
 
 __all__ = ["Pulled", "SumsStore"]
@@ -63,10 +65,12 @@ class SumsStore:
         self.link = link
         self.epochs, self.bases = link.key(kind, "epochs"), link.key(kind, "bases")
         self.parts, self.index = link.key(kind, "parts"), link.key(kind, "index")
+        self.seen = link.key(kind, "seen")
         self.totals, self.seed = link.key(kind, "totals"), link.key(kind, "seed")
         self._put_part = link.slow.register_script(PUT_PART)
         self._new_epoch = link.slow.register_script(NEW_EPOCH)
         self._put_newer = link.slow.register_script(PUT_NEWER)
+        self.compact_script = link.slow.register_script(COMPACT)  #: see `shared.compaction`
 
     @staticmethod
     def field(arm: str, replica: str) -> str:
@@ -88,7 +92,7 @@ class SumsStore:
                     pipe.hsetnx(self.bases, arm, encode_base(base))
         for arm, base in epochs:
             seq, replica = base.epoch
-            keys = [self.epochs, self.bases, self.parts, self.index]
+            keys = [self.epochs, self.bases, self.parts, self.index, self.seen]
             self._new_epoch(keys, [arm, seq, replica, encode_base(base)], client=pipe)
         own = list(sums.own.items()) if everything else sums.unpushed()
         writes = [(a, sums.replica, p) for a, p in own if p.epoch == sums.epoch(a)]
@@ -96,6 +100,8 @@ class SumsStore:
             for arm, held in sums.others.items():
                 writes += [(arm, r, p) for r, p in held.items() if p.epoch == sums.epoch(arm)]
         for arm, replica, part in writes:
+            if replica == sums.replica:  # kept until a newer one is stored (see `stored`)
+                sums.sent.setdefault(arm, {})[part.version] = part
             args: list[str | int | bytes] = [
                 arm,
                 self.field(arm, replica),
@@ -103,7 +109,7 @@ class SumsStore:
                 part.version,
                 encode_part(part),
             ]
-            self._put_part([self.epochs, self.parts, self.index], args, client=pipe)
+            self._put_part([self.epochs, self.parts, self.index, self.seen], args, client=pipe)
         if totals is not None:
             self._put_newer([self.totals], [sums.replica, totals[0], totals[1]], client=pipe)
         results = pipe.execute()
@@ -113,7 +119,9 @@ class SumsStore:
         stored = results[len(results) - len(writes) - (totals is not None) :]
         for (arm, replica, part), ok in zip(writes, stored, strict=False):
             if replica == sums.replica and ok == 1:
-                sums.pushed[arm] = max(sums.pushed.get(arm, 0), part.version)
+                sums.stored(arm, part)
+            elif replica == sums.replica:  # refused (the model moved on): not in the store
+                sums.sent.get(arm, {}).pop(part.version, None)
 
     def push_totals_of_others(self, replica_totals: dict[str, tuple[int, str]]) -> None:
         """Republish other replicas' totals (after Redis lost its data)."""
