@@ -165,7 +165,9 @@ def _add_registry_models(engine: Engine, config: str) -> None:
         )
 
 
-def attach_shared(engine: Engine, gateway: Gateway, url: str, replica_id: str) -> SharedLike:
+def attach_shared(
+    engine: Engine, gateway: Gateway, url: str, replica_id: str, retire_after_s: float = 3600.0
+) -> SharedLike:
     """`banditroute.shared.attach` (imported only when asked for)."""
     try:
         shared = importlib.import_module("banditroute.shared")
@@ -178,7 +180,9 @@ def attach_shared(engine: Engine, gateway: Gateway, url: str, replica_id: str) -
     attach = getattr(shared, "attach", None)
     if attach is None:
         raise InvalidInput("--redis needs banditroute.shared.attach, which is not available here")
-    state: SharedLike = attach(engine, gateway, url, replica_id=replica_id)
+    state: SharedLike = attach(
+        engine, gateway, url, replica_id=replica_id, retire_after_s=retire_after_s
+    )
     return state
 
 
@@ -192,7 +196,9 @@ def build_service(settings: ServeSettings) -> Service:
         replica = _replica_id(settings)
         shared = None
         if settings.redis is not None:
-            shared = attach_shared(engine, gateway, settings.redis, replica)
+            shared = attach_shared(
+                engine, gateway, settings.redis, replica, settings.redis_retire_after_s
+            )
     except BaseException:
         engine.close()
         raise

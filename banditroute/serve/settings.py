@@ -58,6 +58,9 @@ class ServeTable(StrictModel):
         Folder of a saved engine: loaded at start when it holds one, saved at shutdown.
     redis : str, optional
         ``redis://`` URL of the state shared between replicas (`banditroute.shared`).
+    redis_retire_after_s : float
+        A replica silent this long in the shared state has its sums folded into the models'
+        shared base (`banditroute.shared.compaction`), so restarts do not grow Redis.
     workers : int
         uvicorn worker processes (each one a replica; without ``redis`` each learns alone).
     embedder : {"static", "minilm", "hashing"}, optional
@@ -87,6 +90,7 @@ class ServeTable(StrictModel):
     store: str | None = Field(default=None, min_length=1)
     state: str | None = Field(default=None, min_length=1)
     redis: str | None = Field(default=None, min_length=1, repr=False)
+    redis_retire_after_s: float = Field(default=3600.0, gt=0)
     workers: int = Field(default=1, ge=1, le=256)
     embedder: Literal["static", "minilm", "hashing"] | None = None
     service_key_hashes: tuple[str, ...] = ()
