@@ -144,6 +144,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         penalty=args.penalty,
         progress=not args.quiet,
+        text_signal=not args.no_text_signal,
     )
     study = replace(
         study,
@@ -270,6 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--fit", type=Path, help="labelled log to fit on (its rows on DATA's prompts are dropped)"
     )
     ev.add_argument("--penalty", type=real(0, 1e12), default=1.0, help="ridge penalty of the fit")
+    ev.add_argument(
+        "--no-text-signal",
+        action="store_true",
+        help="fit without the learned TF-IDF text signal (the evaluator before it)",
+    )
     ev.add_argument("--embedder", choices=EMBEDDERS, default="static", help=_EMBEDDER_HELP)
     ev.add_argument("--cache-dir", type=Path, default=Path(".banditroute-cache"))
     ev.add_argument("--json", type=Path, help="write the figures here")

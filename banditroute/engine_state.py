@@ -118,7 +118,7 @@ def save(engine: Engine, folder: Path) -> Path:
     arrays = {
         **state.arrays,
         **learner.estimator.arrays(),
-        **engine.evaluator.calibration.arrays("evaluator_"),
+        **engine.evaluator.state_arrays("evaluator_"),
         "pending_contexts": np.array(contexts) if contexts else np.zeros((0, engine.context.dim)),
         "pending_predicted": np.array(
             [np.nan if p.predicted_quality is None else p.predicted_quality for _, p in pending]

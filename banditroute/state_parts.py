@@ -208,12 +208,13 @@ def load_evaluator(spec: object, arrays: dict[str, np.ndarray], embedder: Embedd
         evaluator = Evaluator.from_params(
             {**saved, "response_chars": chars, "penalty": penalty}, embedder
         )
+        evaluator.load_text_arrays(arrays, "evaluator_")  # its text model, when it has one
     count = float_array("evaluator_count", arrays, (1,), low=0.0)
     if count[0] != math.floor(count[0]):
         raise StateFileError("saved array 'evaluator_count' must hold an int >= 0")
     if count[0] > 0:
         own = Evaluator(embedder=_Blank()).features(["a"], ["b"]).shape[1] - _Blank.dim
-        d = own + embedder.dim
+        d = own + embedder.dim + evaluator.text_columns
         checked = {"evaluator_count": count.astype(np.int64)}
         for part, shape in (("gram", (d, d)), ("moment", (d,)), ("raw_sum", (d,))):
             checked[f"evaluator_{part}"] = float_array(f"evaluator_{part}", arrays, shape)

@@ -2,8 +2,10 @@
 
 Un-fitted, the total is the weighted sum of the three parts (0.40 / 0.35 / 0.25). Given gold
 labels (a judge's verdicts, users' ratings) through `Evaluator.fit` or `Evaluator.partial_fit`,
-the total becomes a `RankCalibration` over the parts, their underlying signals and the
-response's embedding; the parts stay the interpretable heuristics.
+the total becomes a `RankCalibration` over the parts, their underlying signals, the
+response's embedding and, after `Evaluator.fit` on enough labels, a learned `TextSignal` (TF-IDF
+words → log-odds that the judge prefers the response, cross-fitted for the calibration); the
+parts stay the interpretable heuristics.
 
 >>> from banditroute.evaluation import Evaluator
 >>> from banditroute.features import HashingEmbedder
@@ -17,9 +19,8 @@ response's embedding; the parts stay the interpretable heuristics.
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -27,14 +28,17 @@ from pydantic import Field, model_validator
 
 from .._validation import StrictModel
 from ..embedders import check_embedder
-from ..errors import check_number, invalid
+from ..errors import invalid
 from ..features import CachedEmbedder, Embedder, HashingEmbedder
 from ..params import Configurable
-from ..text import clean_text
 from .calibration import RankCalibration
+from .inputs import checked_labels, checked_texts
 from .signals import MAX_CHARS, Signals, measure, sentence_shape
+from .text_signal import TextSignal
 
-__all__ = ["ComponentWeights", "Evaluation", "Evaluator"]
+__all__ = ["MIN_TEXT_ROWS", "ComponentWeights", "Evaluation", "Evaluator"]
+
+MIN_TEXT_ROWS = 200  #: `Evaluator.fit` learns a text signal from this many labels on
 
 
 class ComponentWeights(StrictModel):
@@ -64,35 +68,6 @@ class Evaluation(NamedTuple):
     coherence: float
     total: float
     calibrated: bool
-
-
-def _text(name: str, value: object) -> str:
-    return clean_text(value, name)  # InvalidInput for a non-str; lone surrogates → U+FFFD
-
-
-def _texts(name: str, values: object) -> list[str]:
-    """A sequence of texts as a list of clean str, or `InvalidInput` naming ``name``."""
-    if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
-        raise invalid(name, values, "a sequence of str")
-    try:
-        items = list(values)
-    except TypeError:  # iterable in name only (a 0-d array, ...)
-        raise invalid(name, values, "a sequence of str") from None
-    return [_text(name[:-1], v) for v in items]
-
-
-def _labels(labels: object, n: int) -> np.ndarray:
-    """``n`` gold labels in [0, 1] as floats (no str, no bool), or `InvalidInput`."""
-    allowed = f"{n} numbers in [0, 1]"
-    items: list[object] | None = None
-    if isinstance(labels, np.ndarray):
-        items = list(labels) if labels.ndim == 1 else None
-    elif isinstance(labels, Iterable) and not isinstance(labels, str | bytes | Mapping):
-        with contextlib.suppress(TypeError):  # TypeError: iterable in name only
-            items = list(labels)
-    if items is None or len(items) != n:
-        raise invalid("labels", labels, allowed)
-    return np.array([check_number("labels[i]", v, 0, 1) for v in items], dtype=float)
 
 
 def _parts(s: Signals, similarity: float) -> tuple[float, float, float]:
@@ -151,6 +126,9 @@ class Evaluator(Configurable):
         How much of a response's start is embedded (the encoder reads ~256 tokens anyway).
     penalty : float
         Ridge penalty of the calibration.
+    text_signal : bool
+        Whether `fit` on at least `MIN_TEXT_ROWS` labels also learns a `TextSignal` and stacks
+        its score into the calibration (``self.text``; `partial_fit` keeps it as it is).
     """
 
     def __init__(
@@ -159,6 +137,7 @@ class Evaluator(Configurable):
         embedder: Embedder | None = None,
         response_chars: int = 300,
         penalty: float = 1.0,
+        text_signal: bool = True,
     ) -> None:
         if weights is not None and not isinstance(weights, ComponentWeights):
             raise invalid("weights", weights, "a ComponentWeights or None")
@@ -171,8 +150,12 @@ class Evaluator(Configurable):
         if response_chars < 1:
             raise invalid("response_chars", response_chars, "a positive int")
         self.response_chars = int(response_chars)
+        if not isinstance(text_signal, bool):
+            raise invalid("text_signal", text_signal, "True or False")
         self.penalty = penalty
+        self.text_signal = text_signal
         self.calibration = RankCalibration(penalty)
+        self.text: TextSignal | None = None
 
     def get_params(self) -> dict[str, Any]:
         """Constructor arguments other than the embedder (JSON-ready, for state files)."""
@@ -198,14 +181,15 @@ class Evaluator(Configurable):
             embedder,
             int(params["response_chars"]),
             float(params["penalty"]),
+            params.get("text_signal", True),  # states from before it: the default
         )
 
     def _measure(
         self, prompts: Sequence[str], responses: Sequence[str]
     ) -> tuple[np.ndarray, np.ndarray]:
         """(n, 3) parts and (n, d) calibration features."""
-        prompts = _texts("prompts", prompts)
-        responses = _texts("responses", responses)
+        prompts = checked_texts("prompts", prompts)
+        responses = checked_texts("responses", responses)
         if len(prompts) != len(responses):
             raise invalid("responses", len(responses), f"one per prompt ({len(prompts)})")
         if not prompts:
@@ -224,7 +208,10 @@ class Evaluator(Configurable):
             rows.append(_signal_features(s, similarity) + list(part))
         empty = np.array([not r[:MAX_CHARS].strip() for r in responses])
         e_response = np.where(empty[:, None], 0.0, e_response)
-        return np.array(parts), np.hstack([np.array(rows), e_response])
+        columns = [np.array(rows), e_response]
+        if self.text is not None:
+            columns.append(self.text.score(responses)[:, None])
+        return np.array(parts), np.hstack(columns)
 
     def evaluate_many(self, prompts: Sequence[str], responses: Sequence[str]) -> list[Evaluation]:
         """Evaluate pairs in one batch (one embedding call)."""
@@ -245,15 +232,18 @@ class Evaluator(Configurable):
         return self.evaluate_many([prompt], [response])[0]
 
     def features(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
-        """The calibration's input rows (signals, parts, response embedding)."""
+        """The calibration's input rows (signals, parts, response embedding, text signal)."""
         return self._measure(prompts, responses)[1]
 
     def partial_fit(
-        self, prompts: Sequence[str], responses: Sequence[str], labels: Sequence[float]
+        self,
+        prompts: Sequence[str],
+        responses: Sequence[str],
+        labels: Sequence[float] | np.ndarray,
     ) -> Evaluator:
         """Learn from gold labels in [0, 1]; responses to the same prompt are ranked together."""
-        prompts = _texts("prompts", prompts)
-        y = _labels(labels, len(prompts))
+        prompts = checked_texts("prompts", prompts)
+        y = checked_labels(labels, len(prompts))
         features = self.features(prompts, responses)
         _, groups = np.unique(np.asarray(prompts, dtype=object), return_inverse=True)
         self.calibration.partial_fit(features, y, groups)
@@ -262,6 +252,38 @@ class Evaluator(Configurable):
     def fit(
         self, prompts: Sequence[str], responses: Sequence[str], labels: Sequence[float]
     ) -> Evaluator:
-        """Forget earlier labels, then `partial_fit`."""
+        """Forget earlier labels, then learn from these: the text signal (if ``text_signal`` and
+        there are at least `MIN_TEXT_ROWS` labels) and the calibration, which sees the text
+        signal's out-of-fold scores (by prompt), as `partial_fit` would with the fitted one."""
         self.calibration = RankCalibration(self.calibration.penalty)
-        return self.partial_fit(prompts, responses, labels)
+        self.text = None
+        prompts = checked_texts("prompts", prompts)
+        responses = checked_texts("responses", responses)
+        y = checked_labels(labels, len(prompts))
+        if not self.text_signal or len(y) < MIN_TEXT_ROWS:
+            return self.partial_fit(prompts, responses, y)
+        features = self.features(prompts, responses)
+        _, groups = np.unique(np.asarray(prompts, dtype=object), return_inverse=True)
+        signal = TextSignal()
+        held_out = signal.cross_fit(responses, y, groups)
+        if held_out is not None:
+            features = np.column_stack([features, held_out])
+            self.text = signal.fit(responses, y)
+        self.calibration.partial_fit(features, y, groups)
+        return self
+
+    def state_arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        """The learned state as named arrays: the calibration's and the text signal's."""
+        text = {} if self.text is None else self.text.arrays(prefix)
+        return {**self.calibration.arrays(prefix), **text}
+
+    def load_text_arrays(self, arrays: dict[str, np.ndarray], prefix: str) -> None:
+        """Restore the text signal `state_arrays` saved, if it saved one (`StateFileError` if
+        damaged); call it before sizing the calibration (it adds `text_columns` columns)."""
+        has_text = f"{prefix}text_setup" in arrays
+        self.text = TextSignal.from_arrays(arrays, prefix) if has_text else None
+
+    @property
+    def text_columns(self) -> int:
+        """Calibration columns the text signal adds (0 or 1)."""
+        return int(self.text is not None)

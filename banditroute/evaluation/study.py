@@ -113,11 +113,13 @@ def run_study(
     cache_dir: Path | None = None,
     penalty: float = 1.0,
     progress: bool = True,
+    text_signal: bool = True,
 ) -> EvaluationStudy:
-    """Agreement of the default (and, with ``fit``, the fitted) evaluator with DATA's labels."""
+    """Agreement of the default (and, with ``fit``, the fitted) evaluator with DATA's labels;
+    ``text_signal=False`` fits the calibration without the learned `TextSignal`."""
     data = _checked(data, "DATA")
     cached = embedder if isinstance(embedder, CachedEmbedder) else CachedEmbedder(embedder, 10**7)
-    evaluator = Evaluator(embedder=cached, penalty=penalty)
+    evaluator = Evaluator(embedder=cached, penalty=penalty, text_signal=text_signal)
     _prime(evaluator, data, cache_dir, embedder_name, progress)
     started = time.perf_counter()
     scores = _score(evaluator, data, progress)
@@ -148,6 +150,7 @@ def run_study(
         prompts=int(fit["prompt_id"].nunique()),
         rows_dropped_as_evaluated_prompts=int(overlap.sum()),
         penalty=penalty,
+        text_terms=0 if evaluator.text is None else evaluator.text.terms,
     )
     fitted = _report(data, _score(evaluator, data, progress)[:, 3])
     return replace(study, fit=figures, fitted=fitted)

@@ -38,6 +38,8 @@ class FitFigures:
         FIT rows left out because DATA holds their prompt.
     penalty : float
         Ridge penalty of the fit.
+    text_terms : int
+        Vocabulary of the learned text signal stacked into the calibration (0: none).
     file : str or None
         The FIT file, when recorded.
     """
@@ -46,6 +48,7 @@ class FitFigures:
     prompts: int
     rows_dropped_as_evaluated_prompts: int
     penalty: float
+    text_terms: int = 0
     file: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -55,6 +58,7 @@ class FitFigures:
             "prompts": self.prompts,
             "rows_dropped_as_evaluated_prompts": self.rows_dropped_as_evaluated_prompts,
             "penalty": self.penalty,
+            "text_terms": self.text_terms,
         }
         if self.file is not None:
             out["file"] = self.file
