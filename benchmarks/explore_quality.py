@@ -12,6 +12,10 @@ orders and λ grid as `benchmarks/tune_policy.py`):
 * ``km16_elim`` and the like: both; ``ctx64``: the 64-dim embedding without projection;
   ``km16_s0.3``: the one-hot scaled by 0.3 (a tighter prior on the cluster levels);
   ``km16_only``: context = bias, log-length and the one-hot (no projected embedding).
+* ``evidence``: `EvidenceThompson`, the prior precision chosen by evidence maximisation every
+  ``refit_every`` updates (default 500 since it was measured; ``evidence:refit_every=100``,
+  ``evidence_noise:joint_noise=true``, ``evidence_wide:alpha_low=0.0625,alpha_high=256``,
+  ``evidence_arm:per_model=true``: any name with an ``evidence`` part); the α each run settled on is printed to stderr.
 * ``NAME:param=value,...``: as in ``tune_policy.py`` (keyword arguments of the policy).
 
 ``--warm-split`` splits each task of the data in two by ``sample_id`` (natural order): the
@@ -37,6 +41,7 @@ from banditroute.cli_checks import command_embedder
 from banditroute.features import ContextBuilder
 from banditroute.outcome_log import OutcomeLog
 from banditroute.policies import LinearThompsonSampling
+from banditroute.policies.evidence import EvidenceThompson
 from banditroute.policies.thompson import probability_of_max
 from banditroute.replay.routers import ROUTERS, RouteJob, RouterSpec, Stream, run_engine
 from banditroute.replay.runner import prepare
@@ -175,18 +180,20 @@ def _cluster_streams(job: RouteJob, k: int) -> tuple[Stream, Stream | None]:
 
 
 def register(name: str, params: dict[str, Any]) -> None:
-    """A router ``name``: ``km<k>`` / ``elim`` / ``ctx<d>`` parts joined by ``_`` in the name,
+    """A router ``name``: ``km<k>`` / ``elim`` / ``evidence`` / ``ctx<d>`` parts joined by ``_``,
     plus policy keyword arguments; with ``km<k>``, ``s<x>`` scales the one-hot by x and
     ``only`` drops the projected embedding (context: bias, length, one-hot)."""
     parts = name.split("_")
     clusters = next((int(p[2:]) for p in parts if re.fullmatch(r"km\d+", p)), None)
     components = next((int(p[3:]) for p in parts if re.fullmatch(r"ctx\d+", p)), None)
     eliminate = "elim" in parts
+    evidence = "evidence" in parts
     scale = next((float(p[1:]) for p in parts if re.fullmatch(r"s\d+(\.\d+)?", p)), 1.0)
     keep_projection = "only" not in parts
 
     def run(job: RouteJob) -> Any:
         cls = EliminationThompson if eliminate else LinearThompsonSampling
+        cls = EvidenceThompson if evidence else cls
         policy = cls(seed=job.seed, **params)
         test, warm = job.test, job.warm
         width = test.embeddings.shape[1]
@@ -194,7 +201,12 @@ def register(name: str, params: dict[str, Any]) -> None:
         if clusters:
             test, warm = _cluster_streams(job, clusters)
             builder = ClusterContext(width, clusters, components or 32, scale, keep_projection)
-        return run_engine(policy, job.models, test, job.order, job.cost_weight, warm, builder)
+        chosen = run_engine(policy, job.models, test, job.order, job.cost_weight, warm, builder)
+        if isinstance(policy, EvidenceThompson):  # the prior precision it settled on
+            print(
+                f"{name} seed {job.seed} λ {job.cost_weight:g}: α {policy.alpha:g}", file=sys.stderr
+            )
+        return chosen
 
     ROUTERS[name] = RouterSpec(run, engine_policy=True)
 

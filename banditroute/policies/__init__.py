@@ -2,7 +2,7 @@
 
 >>> from banditroute.policies import POLICIES
 >>> sorted(POLICIES)
-['epsilon_greedy', 'fixed', 'linucb', 'random', 'thompson']
+['epsilon_greedy', 'fixed', 'linucb', 'random', 'thompson', 'thompson_evidence']
 """
 
 from __future__ import annotations
@@ -10,12 +10,14 @@ from __future__ import annotations
 from .base import Policy, PolicyState
 from .baselines import FixedModel, RandomPolicy
 from .epsilon_greedy import EpsilonGreedy
+from .evidence import EvidenceThompson
 from .linucb import LinUCB
 from .thompson import LinearThompsonSampling
 
 __all__ = [
     "POLICIES",
     "EpsilonGreedy",
+    "EvidenceThompson",
     "FixedModel",
     "LinUCB",
     "LinearThompsonSampling",
@@ -26,5 +28,12 @@ __all__ = [
 
 POLICIES: dict[str, type[Policy]] = {
     cls.name: cls
-    for cls in (LinearThompsonSampling, LinUCB, EpsilonGreedy, RandomPolicy, FixedModel)
+    for cls in (
+        LinearThompsonSampling,
+        EvidenceThompson,
+        LinUCB,
+        EpsilonGreedy,
+        RandomPolicy,
+        FixedModel,
+    )
 }

@@ -79,6 +79,8 @@ class Policy(Configurable, ABC):
     """
 
     name: ClassVar[str] = "base"
+    #: replicas may merge this policy's running sums (`banditroute.shared`)
+    shares_sums: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -11,7 +11,7 @@ replay can run; the engine's policies route through the same `Learner` the `Engi
 array([1, 1])
 >>> sorted(ROUTERS)  # doctest: +NORMALIZE_WHITESPACE
 ['epsilon_greedy', 'knn', 'linucb', 'mabwiser_lints', 'paretobandit', 'paretobandit_default',
- 'random', 'thompson', 'thompson_common']
+ 'random', 'thompson', 'thompson_common', 'thompson_evidence']
 """
 
 from __future__ import annotations
@@ -251,6 +251,8 @@ ROUTERS: dict[str, RouterSpec] = {
     # the engine's Thompson sampling with a common part and prior precision 4 (opt-in: see
     # `LinearThompsonSampling`)
     "thompson_common": _engine_router("thompson", common_part=True, prior_precision=4.0),
+    # its prior precision learned from the data (`EvidenceThompson`, opt-in)
+    "thompson_evidence": _engine_router("thompson_evidence"),
     "mabwiser_lints": RouterSpec(_mabwiser, needs_module="mabwiser"),
     "knn": RouterSpec(_knn, needs_warm_start=True, seeded=False),
     "paretobandit": _paretobandit(warmup=False),

@@ -37,6 +37,7 @@ from collections.abc import Collection
 
 import numpy as np
 
+from ..errors import InvalidInput
 from ..policies import Policy
 from ..policies.tracking import (
     ArmStatistics,
@@ -79,6 +80,11 @@ class PolicyShare(Share):
     kind = "p"
 
     def __init__(self, policy: Policy, replica: str, link: RedisLink) -> None:
+        if not policy.shares_sums:
+            raise InvalidInput(
+                f"policy {policy.name!r} cannot share its learning between replicas (its prior "
+                "changes with the data); use 'thompson' with --redis"
+            )
         self.policy = policy
         self.sums = SharedSums(replica, self._prior, policy.intercept_precision, policy.discount)
         super().__init__(link)
