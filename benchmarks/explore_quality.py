@@ -15,7 +15,8 @@ orders and λ grid as `benchmarks/tune_policy.py`):
 * ``evidence``: `EvidenceThompson`, the prior precision chosen by evidence maximisation every
   ``refit_every`` updates (default 500 since it was measured; ``evidence:refit_every=100``,
   ``evidence_noise:joint_noise=true``, ``evidence_wide:alpha_low=0.0625,alpha_high=256``,
-  ``evidence_arm:per_model=true``: any name with an ``evidence`` part); the α each run settled on is printed to stderr.
+  ``evidence_arm:per_model=true``: any name with an ``evidence`` part); the α each run
+  settled on is printed to stderr.
 * ``NAME:param=value,...``: as in ``tune_policy.py`` (keyword arguments of the policy).
 
 ``--warm-split`` splits each task of the data in two by ``sample_id`` (natural order): the
