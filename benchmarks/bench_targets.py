@@ -80,14 +80,22 @@ RB_TRAIN = tuple(f"routerbench/{t}_train.csv" for t in ("arc_challenge", "mbpp")
 MMLU = "mmlupro/models.toml"
 PB = "paretobandit/models.toml"
 ONLINE = ("thompson", "thompson_common", "linucb", "epsilon_greedy", "paretobandit")
-OURS_ONLINE = ("thompson", "thompson_common", "linucb", "epsilon_greedy")
+OURS_ONLINE = ("thompson", "thompson_evidence", "thompson_common", "linucb", "epsilon_greedy")
+#: the opt-in policy whose prior precision is learned (`EvidenceThompson`), held to the same targets
+OPT_IN = "thompson_evidence"
+
+
+def also_opt_in(*targets: Target) -> tuple[Target, ...]:
+    """``targets``, then the same targets for the opt-in policy."""
+    return (*targets, *(Target(OPT_IN, t.peer, t.margin) for t in targets))
+
 
 STREAMS = (
     Stream(
         "mmlupro_cold",
         ("mmlupro/mmlupro_train.csv", "mmlupro/mmlupro_test.csv"),
         OURS_ONLINE,
-        (
+        also_opt_in(
             Target("thompson", "zero", 0.01),
             Target("thompson", "paretobandit", 0.01),
             *(Target("thompson", peer) for peer in ONLINE[1:-1]),  # paretobandit: above
@@ -98,23 +106,23 @@ STREAMS = (
     Stream(
         "routerbench_cold",
         tuple(sorted((*RB_TRAIN, *RB_TEST))),  # as the shell expands routerbench/*.csv
-        ("thompson", "thompson_common"),
-        (Target("thompson", "zero"),),
+        ("thompson", OPT_IN, "thompson_common"),
+        also_opt_in(Target("thompson", "zero")),
         peers=("paretobandit",),
     ),
     Stream(
         "routerbench_warm",
         RB_TEST,
-        ("thompson", "thompson_common", "knn"),
-        (Target("thompson", "knn", 0.01),),
+        ("thompson", OPT_IN, "thompson_common", "knn"),
+        also_opt_in(Target("thompson", "knn", 0.01)),
         warm=RB_TRAIN,
         peers=("knn", "paretobandit"),
     ),
     Stream(
         "mmlupro_warm",
         ("mmlupro/mmlupro_test.csv",),
-        ("thompson", "thompson_common", "knn"),
-        (Target("thompson", "knn", 0.01),),
+        ("thompson", OPT_IN, "thompson_common", "knn"),
+        also_opt_in(Target("thompson", "knn", 0.01)),
         registry=MMLU,
         warm=("mmlupro/mmlupro_train.csv",),
         peers=("knn", "paretobandit"),
@@ -122,16 +130,16 @@ STREAMS = (
     Stream(
         "paretobandit_cold",
         ("paretobandit/paretobandit_val.csv", "paretobandit/paretobandit_test.csv"),
-        ("thompson", "thompson_common"),
-        (Target("thompson", "zero"), Target("thompson", "paretobandit", 0.01)),
+        ("thompson", OPT_IN, "thompson_common"),
+        also_opt_in(Target("thompson", "zero"), Target("thompson", "paretobandit", 0.01)),
         registry=PB,
         peers=("paretobandit", "paretobandit_default"),
     ),
     Stream(
         "paretobandit_warm",
         ("paretobandit/paretobandit_test.csv",),
-        ("thompson", "thompson_common", "knn"),
-        (Target("thompson", "paretobandit", 0.01), Target("thompson", "knn")),
+        ("thompson", OPT_IN, "thompson_common", "knn"),
+        also_opt_in(Target("thompson", "paretobandit", 0.01), Target("thompson", "knn")),
         registry=PB,
         warm=("paretobandit/paretobandit_val.csv",),
         peers=("paretobandit", "knn"),
