@@ -43,7 +43,7 @@ from .drift import DriftMonitor
 from .errors import StateFileError
 from .policies.tracking import ArmStatistics
 from .probation import HISTORY, MAX_VARIANCE, MIN_VARIANCE, PreDrift, Probation
-from .untrusted import as_float, as_int, as_list, as_str, as_table, float_array
+from .untrusted import as_float, as_int, as_list, as_str, exact_table, float_array
 
 if TYPE_CHECKING:
     from .learner import Learner
@@ -122,15 +122,6 @@ def drift_state(learner: Learner, dim: int) -> DriftState:
     return DriftState(header, arrays)
 
 
-def _record(name: str, value: object, fields: tuple[str, ...]) -> dict[str, Any]:
-    """A table with exactly ``fields``."""
-    table = as_table(name, value, fields)
-    extra = sorted(set(table) - set(fields))
-    if extra:
-        raise StateFileError(f"saved {name} has unknown field(s) {extra}")
-    return table
-
-
 def _model(name: str, value: object, known: set[str], seen: set[str]) -> str:
     """A model id of the registry, not seen before in this part."""
     model = as_str(name, value)
@@ -148,7 +139,7 @@ def load_drift_state(
     """Check what `drift_state` wrote and put it back into ``learner`` (its registry, policy
     and drift monitor already loaded); `StateFileError` names the first bad field."""
     monitor = _monitor(learner)
-    spec = _record("drift_state", saved, _PARTS)
+    spec = exact_table("drift_state", saved, _PARTS)
     known = set(learner.registry.ids)
     seen: set[str] = set()
     probations = [
@@ -176,7 +167,7 @@ def _rows(spec: dict[str, Any], part: str) -> list[Any]:
 
 def _probation(i: int, item: object, known: set[str], seen: set[str]) -> tuple[str, Probation]:
     where = f"drift_state.probation[{i}]"
-    p = _record(where, item, _PROBATION)
+    p = exact_table(where, item, _PROBATION)
     model = _model(f"{where}.model", p["model"], known, seen)
     left = None if p["left"] is None else as_int(f"{where}.left", p["left"], 1, _MAX_COUNT)
     probation = Probation(
@@ -204,7 +195,7 @@ def _pre_drift(
     kept = {}
     for i, item in enumerate(rows):
         where = f"drift_state.pre_drift[{i}]"
-        p = _record(where, item, _PRE_DRIFT)
+        p = exact_table(where, item, _PRE_DRIFT)
         model = _model(f"{where}.model", p["model"], known, seen)
         if model not in arms:
             raise StateFileError(f"saved {where}.model == {model!r:.60} has no posterior")
@@ -230,7 +221,7 @@ def _latest(
     counts = []
     for i, item in enumerate(rows):
         where = f"drift_state.latest[{i}]"
-        p = _record(where, item, _LATEST)
+        p = exact_table(where, item, _LATEST)
         model = _model(f"{where}.model", p["model"], known, seen)
         counts.append((model, as_int(f"{where}.n", p["n"], 1, HISTORY)))
     total = sum(n for _, n in counts)
@@ -251,7 +242,7 @@ def _tracks(
     found: dict[tuple[str, str], tuple[int, int, float, float]] = {}
     for i, item in enumerate(rows):
         where = f"drift_state.tracks[{i}]"
-        p = _record(where, item, _TRACK)
+        p = exact_table(where, item, _TRACK)
         model, signal = as_str(f"{where}.model", p["model"]), p["signal"]
         if signal not in monitor.signals:
             raise StateFileError(

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -37,6 +36,7 @@ from .untrusted import (
     as_list,
     as_str,
     as_table,
+    exact_table,
     float_array,
     state_field,
 )
@@ -60,15 +60,6 @@ _LEGACY_KINDS = {"minilm": "minilm-clip200-500"}
 _SIGNALS = ("quality", "latency", "errors")
 
 
-def _fields(name: str, value: object, required: tuple[str, ...]) -> dict[str, Any]:
-    """A table with exactly the ``required`` fields."""
-    table = as_table(name, value, required)
-    extra = sorted(set(table) - set(required))
-    if extra:
-        raise StateFileError(f"saved {name} has unknown field(s) {extra}")
-    return table
-
-
 def check_dim(array: str, learned: int | None, expected: int) -> None:
     """A learned context length must be the context builder's."""
     if learned is not None and learned != expected:
@@ -90,7 +81,7 @@ def load_registry(records: object, history: object) -> Registry:
         where = f"registry_history[{i}]"
         if isinstance(item, dict) and "time" in item:  # saved before profiles were kept
             legacy = True
-            item = dict(_fields(where, item, ("time", "action", "model_id", "detail")))
+            item = dict(exact_table(where, item, ("time", "action", "model_id", "detail")))
             item["valid_from"] = item["recorded_at"] = item.pop("time")
         with state_field(where):
             changes.append(RegistryChange.from_record(item, where))
@@ -147,7 +138,7 @@ def load_policy(
     spec: object, arms: object, rng_state: object, arrays: dict[str, np.ndarray]
 ) -> Policy:
     """The policy with its posteriors (`Policy.set_state` checks the arrays)."""
-    info = _fields("policy", spec, ("name", "params"))
+    info = exact_table("policy", spec, ("name", "params"))
     name = as_str("policy.name", info["name"])
     if name not in POLICIES:
         raise StateFileError(f"unknown policy {name!r:.60} in saved state")
@@ -171,7 +162,7 @@ def load_drift_events(items: object) -> list[DriftEvent]:
     fields = ("model", "signal", "step", "mean_before", "mean_after", "time")
     for i, item in enumerate(as_list("drift_events", items)):
         where = f"drift_events[{i}]"
-        e = _fields(where, item, fields)
+        e = exact_table(where, item, fields)
         if e["signal"] not in _SIGNALS:
             raise StateFileError(
                 f"saved {where}.signal == {e['signal']!r:.40}, must be quality, latency or errors"
@@ -248,7 +239,7 @@ def load_pending(
     for i, (item, row, q) in enumerate(zip(rows, contexts, predicted, strict=True)):
         where = f"pending[{i}]"
         fields = ("id", "model", "prompt_tokens", "probe")
-        p = _fields(
+        p = exact_table(
             where, item, fields if isinstance(item, dict) and "probe" in item else fields[:3]
         )
         key = as_str(f"{where}.id", p["id"])

@@ -38,6 +38,7 @@ __all__ = [
     "as_str",
     "as_table",
     "check_depth",
+    "exact_table",
     "float_array",
     "state_field",
 ]
@@ -131,6 +132,15 @@ def as_table(name: str, value: object, required: tuple[str, ...] = ()) -> dict[s
     if missing:
         raise StateFileError(f"saved {name} lacks the field(s) {missing}")
     return value
+
+
+def exact_table(name: str, value: object, fields: tuple[str, ...]) -> dict[str, Any]:
+    """``value`` if it is a table holding exactly ``fields`` (`StateFileError` otherwise)."""
+    table = as_table(name, value, fields)
+    extra = sorted(set(table) - set(fields))
+    if extra:
+        raise StateFileError(f"saved {name} has unknown field(s) {extra}")
+    return table
 
 
 def float_array(
