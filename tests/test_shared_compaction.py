@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -152,15 +153,23 @@ def test_compaction_keeps_the_merged_posterior_and_shrinks_the_parts(
     assert decode_base(encode_base(base)).folded == base.folded  # the codec keeps it
 
 
-def test_learning_after_a_compaction_counts_once(nodes: Callable[..., Node]) -> None:
-    rng = np.random.default_rng(1)
+def gone_quiet(
+    nodes: Callable[..., Node], rng: np.random.Generator, steps: int
+) -> tuple[Node, Node, Node, list[Any]]:
+    """Replicas a, b and gone each learn on "m" and sync; then gone falls silent (aged)."""
     a, b, gone = nodes("a"), nodes("b"), nodes("gone")
     learned = []
     for node in (a, b, gone):
-        learned.append(delta(rng, 2))
+        learned.append(delta(rng, steps))
         node.sums.add_delta("m", learned[-1])
     everyone(a, b, gone)
     a.age("gone")
+    return a, b, gone, learned
+
+
+def test_learning_after_a_compaction_counts_once(nodes: Callable[..., Node]) -> None:
+    rng = np.random.default_rng(1)
+    a, b, _gone, learned = gone_quiet(nodes, rng, 2)
     # b learns before it sees the compaction: its unmerged learning moves to the new epoch
     learned.append(delta(rng))
     b.sums.add_delta("m", learned[-1])
@@ -174,13 +183,7 @@ def test_learning_after_a_compaction_counts_once(nodes: Callable[..., Node]) -> 
 # -- two compactions at once -----------------------------------------------------------------
 def test_two_replicas_compacting_at_once_merge_once(nodes: Callable[..., Node]) -> None:
     rng = np.random.default_rng(2)
-    a, b, gone = nodes("a"), nodes("b"), nodes("gone")
-    learned = []
-    for node in (a, b, gone):
-        learned.append(delta(rng, 3))
-        node.sums.add_delta("m", learned[-1])
-    everyone(a, b, gone)
-    a.age("gone")
+    a, b, _gone, learned = gone_quiet(nodes, rng, 3)
     script = a.store.compact_script
 
     def b_first(keys: list[str], args: list[object]) -> object:
