@@ -23,7 +23,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from .drift import DriftEvent, DriftMonitor
-from .embedders import MAX_EMBEDDING_DIM, Embedder, check_embedder, make_embedder
+from .embedders import (
+    MAX_EMBEDDING_DIM,
+    Embedder,
+    check_embedder,
+    embedder_name,
+    make_embedder,
+    same_embedder,
+)
 from .errors import StateFileError
 from .evaluation.evaluator import Evaluator
 from .features import MAX_CONTEXT_DIM, MAX_PROJECTION, ContextBuilder
@@ -92,8 +99,6 @@ def load_registry(records: object, history: object) -> Registry:
 def load_embedder(spec: object, given: Embedder | None) -> Embedder:
     """The embedder passed to `Engine.load`, else the built-in one the state names."""
     saved = as_table("embedder", spec)
-    if given is not None:
-        return check_embedder(given)
     name = saved.get("name")
     if name is None:  # written before embedders had names
         kind = as_str("embedder.kind", saved.get("kind"))
@@ -103,6 +108,10 @@ def load_embedder(spec: object, given: Embedder | None) -> Embedder:
             else 0
         )
         name = f"hashing{dim}" if kind == "hashing" else _LEGACY_KINDS.get(kind)
+    if given is not None:
+        given = check_embedder(given)
+        _check_same(name, embedder_name(given))
+        return given
     if name is None or str(name).startswith("custom"):
         raise StateFileError("this state used a custom embedder: pass embedder=... to load")
     with state_field("embedder.name"):
@@ -110,6 +119,18 @@ def load_embedder(spec: object, given: Embedder | None) -> Embedder:
     if embedder.dim > MAX_EMBEDDING_DIM:
         raise StateFileError(f"saved embedder {name!r} is larger than {MAX_EMBEDDING_DIM} dims")
     return embedder
+
+
+def _check_same(saved: object, given: str) -> None:
+    """Refuse an encoder other than the one the state learned with (both known by name)."""
+    if not isinstance(saved, str) or saved.startswith("custom") or given.startswith("custom"):
+        return  # an encoder of the user's own: only its size can be checked
+    if not same_embedder(saved, given):
+        raise StateFileError(
+            f"this state was learned on the encoder {saved!r}, not {given!r}: its posteriors "
+            "mean nothing for other vectors; load it with that encoder (or no embedder=) "
+            "or start a new state"
+        )
 
 
 def load_context(spec: object, embedding_dim: int) -> ContextBuilder:
