@@ -38,6 +38,24 @@ from .sums import SEED_EPOCH, Base, SharedSums
 __all__ = ["EstimatorShare"]
 
 CallTotals = dict[str, tuple[int, int, float | None]]  # model → calls, errors, latency
+Folded = dict[str, list[float]]  # model → calls, errors, Σ weight·latency, Σ weight
+
+
+def _folded(text: str | None) -> Folded:
+    """The folded totals (`totals_compaction`) from JSON (unreadable entries are left out)."""
+    try:
+        value = json.loads(text or "")
+    except ValueError:
+        return {}
+    out: Folded = {}
+    for model, row in value.items() if isinstance(value, dict) else ():
+        try:
+            numbers = [float(row[i]) for i in range(4)]
+        except (TypeError, ValueError, IndexError, KeyError):
+            continue
+        if all(math.isfinite(x) and x >= 0 for x in numbers):
+            out[str(model)] = numbers
+    return out
 
 
 def _call_totals(text: str | None) -> CallTotals:
@@ -109,6 +127,37 @@ class EstimatorShare(Share):
             mine[2] = latency if mine[2] is None else mine[2]
         self.refresh = True
 
+    def _add_calls(self, merged: Folded, source: CallTotals) -> None:
+        for model, (calls, errors, latency) in source.items():
+            row = merged.setdefault(model, [0, 0, 0.0, 0.0])
+            row[0] += calls
+            row[1] += errors
+            if latency is not None and calls > 0:
+                weight = 1.0 - self.keep**calls
+                row[2] += weight * latency
+                row[3] += weight
+
+    def fold_totals(self, base: str | None, payloads: list[str]) -> str:
+        merged = _folded(base)
+        for payload in payloads:
+            self._add_calls(merged, _call_totals(payload))
+        return json.dumps(merged)
+
+    def forget_totals(self, payload: str) -> None:
+        for model, (calls, errors, latency) in _call_totals(payload).items():
+            mine = self.own.get(model)
+            if mine is None:
+                continue
+            left = max(int(mine[0] or 0) - calls, 0)
+            now = mine[2]
+            if left == 0 or now is None:
+                now = None
+            elif latency is not None and calls > 0:  # the mean of the calls since
+                fade = self.keep**left
+                now = max((now - fade * latency) / (1 - fade), 0.0)
+            self.own[model] = [left, max(int(mine[1] or 0) - errors, 0), now]
+        self.refresh = True
+
     def collect(self) -> None:
         ridge = self.estimator.answer_tokens
         if self.sums.dim is None:
@@ -150,16 +199,9 @@ class EstimatorShare(Share):
         sources = [_call_totals(self.seed_text)]
         sources += [_call_totals(payload) for _, payload in self.others.values()]
         sources.append(_call_totals(self.own_totals()))
-        merged: dict[str, list[float]] = {}  # calls, errors, Σ weight·latency, Σ weight
+        merged = _folded(self.totals_base.payload)
         for source in sources:
-            for model, (calls, errors, latency) in source.items():
-                row = merged.setdefault(model, [0, 0, 0.0, 0.0])
-                row[0] += calls
-                row[1] += errors
-                if latency is not None and calls > 0:
-                    weight = 1.0 - self.keep**calls
-                    row[2] += weight * latency
-                    row[3] += weight
+            self._add_calls(merged, source)
         return {
             m: (int(r[0]), int(r[1]), r[2] / r[3] if r[3] > 0 else None) for m, r in merged.items()
         }

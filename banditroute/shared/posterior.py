@@ -122,6 +122,19 @@ class PolicyShare(Share):
         self.quality_count += count
         self.refresh = True
 
+    def fold_totals(self, base: str | None, payloads: list[str]) -> str:
+        total, count = _pair(base)
+        for payload in payloads:
+            s, c = _pair(payload)
+            total, count = total + s, count + c
+        return json.dumps([total, count])
+
+    def forget_totals(self, payload: str) -> None:
+        total, count = _pair(payload)
+        self.quality_sum -= total
+        self.quality_count -= count
+        self.refresh = True
+
     def collect(self) -> None:
         if self.sums.dim is None:
             self.sums.dim = self.policy.context_dim
@@ -140,6 +153,8 @@ class PolicyShare(Share):
         """Merged (quality sum, count) and the prior intercept they imply."""
         seed_sum, seed_count = _pair(self.seed_text)
         total, count = seed_sum + self.quality_sum, seed_count + self.quality_count
+        folded_sum, folded_count = _pair(self.totals_base.payload)
+        total, count = total + folded_sum, count + folded_count
         for _, payload in self.others.values():
             s, c = _pair(payload)
             total, count = total + s, count + c

@@ -73,8 +73,10 @@ class SharedState:
         How long a decision waits in Redis for its feedback.
     retire_after_s : float
         A part not written for this long (its replica is gone, or learned nothing about that
-        model) is merged into its model's base (`banditroute.shared.compaction`), looked for
-        every quarter of it (at most every 5 minutes).
+        model) is merged into its model's base (`banditroute.shared.compaction`), and totals
+        not written for this long are folded into the base total
+        (`banditroute.shared.totals_compaction`); looked for every quarter of it (at most every
+        5 minutes).
     """
 
     def __init__(

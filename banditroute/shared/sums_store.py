@@ -11,6 +11,8 @@ Keys (``ns`` the namespace, ``kind`` "p" for the policy, "e" for the call estima
   ``ns:kind:bases`` hash model → encoded `Base`;
 - ``ns:kind:totals`` hash replica → ``"version|json"``: per-replica totals that are not per model
   (the pooled prior's quality sum and count; the estimator's calls, errors and latency);
+  ``ns:kind:totals_seen`` replica → when they were last written; ``ns:kind:totals_base`` the
+  folded totals of replicas gone quiet (`banditroute.shared.totals_compaction`);
 - ``ns:kind:seed`` the totals the first replica started from (JSON).
 
 Every write goes through a script that keeps the newer value (`scripts`), so a push repeated
@@ -27,8 +29,9 @@ from typing import Any
 
 from .codec import CodecError, decode_base, decode_part, encode_base, encode_part
 from .link import RedisLink
-from .scripts import COMPACT, NEW_EPOCH, PUT_NEWER, PUT_PART
+from .scripts import COMPACT, NEW_EPOCH, PUT_PART
 from .sums import SEED_EPOCH, Epoch, SharedSums
+from .totals_compaction import FOLD_TOTALS, PUT_TOTALS, PUT_TOTALS_BASE, TotalsBase
 
 __all__ = ["Pulled", "SumsStore"]
 
@@ -55,6 +58,7 @@ class Pulled:
     totals: dict[str, tuple[int, str]] = field(default_factory=dict)  #: replica → (version, json)
     own_totals: tuple[int, str] | None = None  #: left by an earlier process under this id
     seed: str | None = None
+    totals_seq: int = 0  #: folds of totals so far (`totals_compaction`)
     errors: list[str] = field(default_factory=list)
 
 
@@ -67,10 +71,14 @@ class SumsStore:
         self.parts, self.index = link.key(kind, "parts"), link.key(kind, "index")
         self.seen = link.key(kind, "seen")
         self.totals, self.seed = link.key(kind, "totals"), link.key(kind, "seed")
+        self.totals_seen = link.key(kind, "totals_seen")
+        self.totals_base = link.key(kind, "totals_base")
         self._put_part = link.slow.register_script(PUT_PART)
         self._new_epoch = link.slow.register_script(NEW_EPOCH)
-        self._put_newer = link.slow.register_script(PUT_NEWER)
+        self._put_totals = link.slow.register_script(PUT_TOTALS)
+        self._put_totals_base = link.slow.register_script(PUT_TOTALS_BASE)
         self.compact_script = link.slow.register_script(COMPACT)  #: see `shared.compaction`
+        self.fold_totals_script = link.slow.register_script(FOLD_TOTALS)
 
     @staticmethod
     def field(arm: str, replica: str) -> str:
@@ -78,11 +86,17 @@ class SumsStore:
 
     # -- push --------------------------------------------------------------------------------------
     def push(
-        self, sums: SharedSums, totals: tuple[int, str] | None, *, everything: bool = False
-    ) -> None:
+        self,
+        sums: SharedSums,
+        totals: tuple[int, str] | None,
+        *,
+        everything: bool = False,
+        ack: int = -1,
+    ) -> int | None:
         """Announce own restarts, write own parts newer than the store's, own totals. With
         ``everything`` (after Redis lost its data) also every base and every part known here,
-        other replicas' included, so a replica that is gone is not forgotten."""
+        other replicas' included, so a replica that is gone is not forgotten. ``ack``: the last
+        fold of own totals accounted for. Returns `PUT_TOTALS`'s answer (None: no totals)."""
         pipe = self.link.slow.pipeline(transaction=False)
         epochs = list(sums.new_bases.items())
         if everything:
@@ -111,7 +125,8 @@ class SumsStore:
             ]
             self._put_part([self.epochs, self.parts, self.index, self.seen], args, client=pipe)
         if totals is not None:
-            self._put_newer([self.totals], [sums.replica, totals[0], totals[1]], client=pipe)
+            keys_ = [self.totals, self.totals_seen, self.totals_base]
+            self._put_totals(keys_, [sums.replica, totals[0], totals[1], ack], client=pipe)
         results = pipe.execute()
         for arm, base in epochs:
             if sums.new_bases.get(arm) is base:
@@ -122,15 +137,26 @@ class SumsStore:
                 sums.stored(arm, part)
             elif replica == sums.replica:  # refused (the model moved on): not in the store
                 sums.sent.get(arm, {}).pop(part.version, None)
+        return None if totals is None else int(results[-1])
 
     def push_totals_of_others(self, replica_totals: dict[str, tuple[int, str]]) -> None:
-        """Republish other replicas' totals (after Redis lost its data)."""
+        """Republish other replicas' totals (after Redis lost its data); those folded into
+        the base are refused."""
         if not replica_totals:
             return
         pipe = self.link.slow.pipeline(transaction=False)
+        keys = [self.totals, self.totals_seen, self.totals_base]
         for replica, (version, payload) in replica_totals.items():
-            self._put_newer([self.totals], [replica, version, payload], client=pipe)
+            self._put_totals(keys, [replica, version, payload, version], client=pipe)
         pipe.execute()
+
+    def read_totals_base(self) -> TotalsBase:
+        """The folded totals (`totals_compaction`)."""
+        return TotalsBase.parse(self.link.slow.hgetall(self.totals_base))
+
+    def put_totals_base(self, base: TotalsBase) -> None:
+        """Write the folded totals back (after Redis lost its data) unless as recent are held."""
+        self._put_totals_base([self.totals, self.totals_seen, self.totals_base], base.args())
 
     # -- pull --------------------------------------------------------------------------------------
     def pull(self, sums: SharedSums, *, join: bool = False) -> Pulled:
@@ -142,11 +168,14 @@ class SumsStore:
         pipe.hgetall(self.index)
         pipe.hgetall(self.totals)
         pipe.get(self.seed)
+        pipe.hget(self.totals_base, "seq")  # after the totals: a fold between is seen
         if join:
             pipe.hgetall(self.bases)
         replies: list[Any] = pipe.execute()
         epochs = {_text(k): _parse_epoch(_text(v)) for k, v in replies[0].items()}
         out = Pulled(seed=None if replies[3] is None else _text(replies[3]))
+        seq = None if replies[4] is None else _text(replies[4])
+        out.totals_seq = int(seq) if seq is not None and seq.isdigit() else 0
         for k, v in replies[2].items():
             version, _, payload = _text(v).partition("|")
             if not version.isdigit():
@@ -156,7 +185,7 @@ class SumsStore:
             elif join:
                 out.own_totals = (int(version), payload)
         if join:
-            for k, blob in replies[4].items():
+            for k, blob in replies[5].items():
                 self._take_base(sums, _text(k), blob, out)
         new_bases = [a for a, e in epochs.items() if e > sums.epoch(a)]
         wanted: list[tuple[str, str]] = []
