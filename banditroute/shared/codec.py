@@ -29,13 +29,18 @@ from ..errors import BanditRouteError
 from ..policies.tracking import ArmStatistics
 from .sums import Base, Epoch, Part
 
-__all__ = ["CodecError", "decode_base", "decode_part", "encode_base", "encode_part"]
+__all__ = ["CodecError", "decode_base", "decode_part", "encode_base", "encode_part", "text"]
 
 MAX_DIM = 4096  #: largest context dimension accepted from the store
 
 
 class CodecError(BanditRouteError, ValueError):
     """A value read from Redis is not what this version of banditroute writes."""
+
+
+def text(value: object) -> str:
+    """A Redis reply as text (bytes decoded as UTF-8)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _pack(header: dict[str, Any], stats: ArmStatistics) -> bytes:

@@ -23,13 +23,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .codec import CodecError, decode_base, decode_part, encode_base
+from .codec import CodecError, decode_base, decode_part, encode_base, text
 from .sums import SEED_EPOCH, Base, Part, SharedSums, merge
-from .sums_store import _SEP as SEP
-from .sums_store import SumsStore
-from .sums_store import _epoch_text as epoch_text
-from .sums_store import _parse_epoch as parse_epoch
-from .sums_store import _text as text
+from .sums_store import SEP, SumsStore, epoch_text, parse_epoch
 
 __all__ = ["compact", "stale_models"]
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .codec import CodecError, decode_base, decode_part, encode_base, encode_part
+from .codec import CodecError, decode_base, decode_part, encode_base, encode_part, text
 from .link import RedisLink
 from .scripts import COMPACT, NEW_EPOCH, PUT_PART
 from .sums import SEED_EPOCH, Epoch, SharedSums
@@ -35,18 +35,14 @@ from .totals_compaction import FOLD_TOTALS, PUT_TOTALS, PUT_TOTALS_BASE, TotalsB
 
 __all__ = ["Pulled", "SumsStore"]
 
-_SEP = "\x1f"
+SEP = "\x1f"
 
 
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _epoch_text(epoch: Epoch) -> str:
+def epoch_text(epoch: Epoch) -> str:
     return f"{epoch[0]}|{epoch[1]}"
 
 
-def _parse_epoch(text: str) -> Epoch:
+def parse_epoch(text: str) -> Epoch:
     seq, _, replica = text.partition("|")
     return (int(seq), replica)
 
@@ -82,7 +78,7 @@ class SumsStore:
 
     @staticmethod
     def field(arm: str, replica: str) -> str:
-        return f"{arm}{_SEP}{replica}"
+        return f"{arm}{SEP}{replica}"
 
     # -- push --------------------------------------------------------------------------------------
     def push(
@@ -119,7 +115,7 @@ class SumsStore:
             args: list[str | int | bytes] = [
                 arm,
                 self.field(arm, replica),
-                _epoch_text(part.epoch),
+                epoch_text(part.epoch),
                 part.version,
                 encode_part(part),
             ]
@@ -172,27 +168,27 @@ class SumsStore:
         if join:
             pipe.hgetall(self.bases)
         replies: list[Any] = pipe.execute()
-        epochs = {_text(k): _parse_epoch(_text(v)) for k, v in replies[0].items()}
-        out = Pulled(seed=None if replies[3] is None else _text(replies[3]))
-        seq = None if replies[4] is None else _text(replies[4])
+        epochs = {text(k): parse_epoch(text(v)) for k, v in replies[0].items()}
+        out = Pulled(seed=None if replies[3] is None else text(replies[3]))
+        seq = None if replies[4] is None else text(replies[4])
         out.totals_seq = int(seq) if seq is not None and seq.isdigit() else 0
         for k, v in replies[2].items():
-            version, _, payload = _text(v).partition("|")
+            version, _, payload = text(v).partition("|")
             if not version.isdigit():
                 continue
-            if _text(k) != sums.replica:
-                out.totals[_text(k)] = (int(version), payload)
+            if text(k) != sums.replica:
+                out.totals[text(k)] = (int(version), payload)
             elif join:
                 out.own_totals = (int(version), payload)
         if join:
             for k, blob in replies[5].items():
-                self._take_base(sums, _text(k), blob, out)
+                self._take_base(sums, text(k), blob, out)
         new_bases = [a for a, e in epochs.items() if e > sums.epoch(a)]
         wanted: list[tuple[str, str]] = []
         for k, v in replies[1].items():
-            arm, _, replica = _text(k).rpartition(_SEP)
-            epoch_text, _, version = _text(v).rpartition("|")
-            epoch = _parse_epoch(epoch_text)
+            arm, _, replica = text(k).rpartition(SEP)
+            epoch_text, _, version = text(v).rpartition("|")
+            epoch = parse_epoch(epoch_text)
             if epoch != epochs.get(arm, SEED_EPOCH):
                 continue
             if replica == sums.replica:

@@ -31,6 +31,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .codec import text
+
 if TYPE_CHECKING:
     from .sums_store import SumsStore
 
@@ -99,10 +101,6 @@ return 1
 """
 
 
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 @dataclass
 class TotalsBase:
     """The folded totals of one kind: ``seq`` folds so far (0: none), their sum (``payload``,
@@ -117,13 +115,13 @@ class TotalsBase:
         """From the hash as read (unreadable fields are left out)."""
         out = cls()
         for key, value in raw.items():
-            name, text = _text(key), _text(value)
-            if name == "seq" and text.isdigit():
-                out.seq = int(text)
+            name, field_value = text(key), text(value)
+            if name == "seq" and field_value.isdigit():
+                out.seq = int(field_value)
             elif name == "payload":
-                out.payload = text
-            elif name.startswith("f:") and text.isdigit():
-                out.folded[name[2:]] = int(text)
+                out.payload = field_value
+            elif name.startswith("f:") and field_value.isdigit():
+                out.folded[name[2:]] = int(field_value)
         return out
 
     def args(self) -> list[str | int]:
@@ -153,11 +151,11 @@ def compact_totals(
     pipe.hget(store.totals_base, "seq")
     pipe.hget(store.totals_base, "payload")
     now, totals_raw, seen_raw, seq, payload = pipe.execute()
-    totals = {_text(k): _text(v) for k, v in totals_raw.items()}
+    totals = {text(k): text(v) for k, v in totals_raw.items()}
     seen: dict[str, float] = {}
     for k, v in seen_raw.items():
         try:
-            seen[_text(k)] = float(_text(v))
+            seen[text(k)] = float(text(v))
         except ValueError:
             continue
     pipe = client.pipeline(transaction=False)
@@ -170,9 +168,9 @@ def compact_totals(
     stale = [r for r in stale if totals[r].partition("|")[0].isdigit()]
     if not stale:
         return []
-    base_payload = None if payload is None else _text(payload)
+    base_payload = None if payload is None else text(payload)
     new = fold(base_payload, [totals[r].partition("|")[2] for r in stale])
-    args: list[str | int] = [0 if seq is None else int(_text(seq)), new]
+    args: list[str | int] = [0 if seq is None else int(text(seq)), new]
     for replica in stale:
         args += [replica, totals[replica]]
     keys = [store.totals, store.totals_seen, store.totals_base]
