@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,15 @@ from ..errors import BanditRouteError
 from ..policies.tracking import ArmStatistics
 from .sums import Base, Epoch, Part
 
-__all__ = ["CodecError", "decode_base", "decode_part", "encode_base", "encode_part", "text"]
+__all__ = [
+    "CodecError",
+    "decode_base",
+    "decode_part",
+    "encode_base",
+    "encode_part",
+    "last_written",
+    "text",
+]
 
 MAX_DIM = 4096  #: largest context dimension accepted from the store
 
@@ -41,6 +50,27 @@ class CodecError(BanditRouteError, ValueError):
 def text(value: object) -> str:
     """A Redis reply as text (bytes decoded as UTF-8)."""
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def last_written(
+    client: Any, seen_key: str, present: Collection[str], seen_raw: Mapping[Any, Any], now: int
+) -> dict[str, float]:
+    """The last-write times (Redis's clock) of the fields in ``present``, read from the hash
+    ``seen_key``: an entry written by an older version (no time) starts its clock at ``now``,
+    a time whose entry is gone is removed."""
+    seen: dict[str, float] = {}
+    for k, v in seen_raw.items():
+        try:
+            seen[text(k)] = float(text(v))
+        except ValueError:
+            continue
+    pipe = client.pipeline(transaction=False)
+    for key in set(present) - seen.keys():
+        pipe.hsetnx(seen_key, key, now)
+    for key in seen.keys() - set(present):
+        pipe.hdel(seen_key, key)
+    pipe.execute()
+    return seen
 
 
 def _pack(header: dict[str, Any], stats: ArmStatistics) -> bytes:

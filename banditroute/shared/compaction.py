@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .codec import CodecError, decode_base, decode_part, encode_base, text
+from .codec import CodecError, decode_base, decode_part, encode_base, last_written, text
 from .sums import SEED_EPOCH, Base, Part, SharedSums, merge
 from .sums_store import SEP, SumsStore, epoch_text, parse_epoch
 
@@ -58,18 +58,7 @@ def compact(
     pipe.hgetall(store.seen)
     now, index_raw, seen_raw = pipe.execute()
     index = {text(k): text(v) for k, v in index_raw.items()}
-    seen: dict[str, float] = {}
-    for k, v in seen_raw.items():
-        try:
-            seen[text(k)] = float(text(v))
-        except ValueError:
-            continue
-    pipe = client.pipeline(transaction=False)
-    for key in index.keys() - seen.keys():  # written by an older version: its clock starts now
-        pipe.hsetnx(store.seen, key, int(now[0]))
-    for key in seen.keys() - index.keys():  # its part is gone
-        pipe.hdel(store.seen, key)
-    pipe.execute()
+    seen = last_written(client, store.seen, index.keys(), seen_raw, int(now[0]))
     done = []
     for arm in stale_models(index, seen, float(now[0]), retire_after_s):
         if _compact_model(store, sums, arm, prior_intercept):

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .codec import text
+from .codec import last_written, text
 
 if TYPE_CHECKING:
     from .sums_store import SumsStore
@@ -152,18 +152,7 @@ def compact_totals(
     pipe.hget(store.totals_base, "payload")
     now, totals_raw, seen_raw, seq, payload = pipe.execute()
     totals = {text(k): text(v) for k, v in totals_raw.items()}
-    seen: dict[str, float] = {}
-    for k, v in seen_raw.items():
-        try:
-            seen[text(k)] = float(text(v))
-        except ValueError:
-            continue
-    pipe = client.pipeline(transaction=False)
-    for replica in totals.keys() - seen.keys():  # written by an older version: clock starts now
-        pipe.hsetnx(store.totals_seen, replica, int(now[0]))
-    for replica in seen.keys() - totals.keys():  # its totals are gone
-        pipe.hdel(store.totals_seen, replica)
-    pipe.execute()
+    seen = last_written(client, store.totals_seen, totals.keys(), seen_raw, int(now[0]))
     stale = [r for r in stale_replicas(seen, float(now[0]), retire_after_s) if r in totals]
     stale = [r for r in stale if totals[r].partition("|")[0].isdigit()]
     if not stale:
