@@ -31,7 +31,7 @@ from .embedders import (
     make_embedder,
     same_embedder,
 )
-from .errors import StateFileError
+from .errors import InvalidInput, StateFileError
 from .evaluation.evaluator import Evaluator
 from .features import MAX_CONTEXT_DIM, MAX_PROJECTION, ContextBuilder
 from .pending import PendingDecision
@@ -52,6 +52,7 @@ __all__ = [
     "MAX_CONTEXT_DIM",
     "MAX_EMBEDDING_DIM",
     "MAX_PROJECTION",
+    "CustomEncoderState",
     "check_dim",
     "load_context",
     "load_drift",
@@ -96,12 +97,22 @@ def load_registry(records: object, history: object) -> Registry:
     return registry
 
 
+class CustomEncoderState(StateFileError):
+    """The state names an encoder no built-in one has (the user's own): ``encoder`` is its
+    name (cut to 60 characters); load it with ``embedder=`` that encoder."""
+
+    def __init__(self, message: str, encoder: object) -> None:
+        super().__init__(message)
+        self.encoder = f"{encoder:.60}"
+
+
 def load_embedder(spec: object, given: Embedder | None) -> Embedder:
-    """The embedder passed to `Engine.load`, else the built-in one the state names."""
+    """The embedder passed to `Engine.load`, else the built-in one the state names
+    (`CustomEncoderState` when no built-in encoder has its name)."""
     saved = as_table("embedder", spec)
-    name = saved.get("name")
+    name = label = saved.get("name")
     if name is None:  # written before embedders had names
-        kind = as_str("embedder.kind", saved.get("kind"))
+        kind = label = as_str("embedder.kind", saved.get("kind"))
         dim = (
             as_int("embedder.dim", saved.get("dim"), 2, MAX_EMBEDDING_DIM)
             if kind == "hashing"
@@ -113,9 +124,14 @@ def load_embedder(spec: object, given: Embedder | None) -> Embedder:
         _check_same(name, embedder_name(given))
         return given
     if name is None or str(name).startswith("custom"):
-        raise StateFileError("this state used a custom embedder: pass embedder=... to load")
-    with state_field("embedder.name"):
-        embedder = make_embedder(as_str("embedder.name", name))
+        raise CustomEncoderState(
+            "this state used a custom embedder: pass embedder=... to load", label
+        )
+    name = as_str("embedder.name", name)
+    try:
+        embedder = make_embedder(name)
+    except InvalidInput as exc:  # a name no built-in encoder has
+        raise CustomEncoderState(f"saved embedder.name is invalid: {exc}", name) from None
     if embedder.dim > MAX_EMBEDDING_DIM:
         raise StateFileError(f"saved embedder {name!r} is larger than {MAX_EMBEDDING_DIM} dims")
     return embedder

@@ -27,16 +27,14 @@ from typing import TYPE_CHECKING
 from ..embedders import Embedder, embedder_name, make_embedder
 from ..engine import Engine
 from ..engine_state import STATE_FILE
-from ..errors import BanditRouteError, StateFileError
-from ..state import read_state
+from ..errors import StateFileError
+from ..state_parts import CustomEncoderState
 from .settings import ServeSettings
 
 if TYPE_CHECKING:
     from ..store.decision_store import DecisionStore
 
 __all__ = ["open_decision_log", "saved_engine", "state_file", "warm"]
-
-_LEGACY_KINDS = ("hashing", "minilm")  # what states written before embedders had names record
 
 
 def state_file(settings: ServeSettings) -> Path | None:
@@ -76,12 +74,10 @@ def saved_engine(settings: ServeSettings) -> Engine | None:
         given = make_embedder(EMBEDDER_CHOICES[settings.embedder])
     try:
         engine = Engine.load(path.parent, embedder=given)
-    except StateFileError as exc:
-        custom = None if given is not None else _custom_encoder(path)
-        if custom is None:
-            raise
+    except CustomEncoderState as exc:
         raise StateFileError(
-            f"the saved state {str(path)!r} was written with the custom encoder {custom!r}, "
+            f"the saved state {str(path)!r} was written with the custom encoder "
+            f"{exc.encoder!r}, "
             "which banditroute serve cannot rebuild (it builds the static, minilm and hashing "
             "encoders by name): give --state a new folder to start afresh with a built-in "
             "encoder, or use this state from Python with "
@@ -89,30 +85,6 @@ def saved_engine(settings: ServeSettings) -> Engine | None:
         ) from exc
     warm(engine.embedder)
     return engine
-
-
-def _custom_encoder(path: Path) -> str | None:
-    """The encoder a saved state names when no built-in encoder has that name, else None.
-
-    Only called once loading has failed, to say why: the file is read a second time then.
-    """
-    try:
-        spec = read_state(path)[0].get("embedder")
-    except StateFileError:
-        return None
-    if not isinstance(spec, dict):
-        return None
-    name = spec.get("name")
-    if name is None:  # written before embedders had names: recorded by kind
-        kind = spec.get("kind")
-        return None if kind in _LEGACY_KINDS or not isinstance(kind, str) else f"{kind:.60}"
-    if not isinstance(name, str):
-        return None
-    try:
-        make_embedder(name)
-    except BanditRouteError:
-        return f"{name:.60}"
-    return None
 
 
 def open_decision_log(
