@@ -94,6 +94,19 @@ class _Track:
         self.count += 1
         return bool(self.detector.drift_detected)
 
+    def latest(self) -> list[float]:
+        """Its latest values: the longer of its two windows (what a saved state keeps)."""
+        return list(self.history if len(self.history) >= len(self.recent) else self.recent)
+
+    def restore(self, values: list[float], count: int, total: float, squares: float) -> None:
+        """A fresh track back to a saved one: its detector fed ``values`` (`latest`), the
+        running figures as saved."""
+        for value in values:
+            self.detector.update(value)
+        self.recent.extend(values)
+        self.history.extend(values)
+        self.count, self.total, self.squares = count, total, squares
+
     def means(self) -> tuple[float, float]:
         recent_sum = sum(self.recent)
         older = self.count - len(self.recent)
@@ -220,8 +233,16 @@ class DriftMonitor(Configurable):
     def _track(self, model: str, signal: str) -> _Track:
         key = (model, signal)
         if key not in self._tracks:
-            self._tracks[key] = _Track(self._new_detector(), recent=max(self.min_observations, 20))
+            self._tracks[key] = _Track(self._new_detector(), recent=self._recent_window())
         return self._tracks[key]
+
+    def _recent_window(self) -> int:
+        return max(self.min_observations, 20)
+
+    @property
+    def track_window(self) -> int:
+        """The most values a track keeps (its longer window)."""
+        return max(HISTORY, self._recent_window())
 
     def observe(
         self,

@@ -101,7 +101,7 @@ def drift_state(learner: Learner, dim: int) -> DriftState:
     tracks = []
     values: list[float] = []
     for (model, signal), track in monitor._tracks.items():
-        longer = track.history if len(track.history) >= len(track.recent) else track.recent
+        longer = track.latest()
         values.extend(longer)
         row = {"model": model, "signal": signal, "n": len(longer), "count": track.count}
         tracks.append({**row, "total": track.total, "squares": track.squares})
@@ -152,13 +152,8 @@ def load_drift_state(
         monitor.probations.put(model, probation)
     learner._pre_drift.update(kept)
     learner._latest.update(latest)
-    for (model, signal), (values, count, total, squares) in tracks.items():
-        track = monitor._track(model, signal)
-        for value in values:
-            track.detector.update(value)
-        track.recent.extend(values)
-        track.history.extend(values)
-        track.count, track.total, track.squares = count, total, squares
+    for (model, signal), saved_track in tracks.items():
+        monitor._track(model, signal).restore(*saved_track)
 
 
 def _rows(spec: dict[str, Any], part: str) -> list[Any]:
@@ -238,7 +233,7 @@ def _latest(
 def _tracks(
     rows: list[Any], arrays: dict[str, np.ndarray], monitor: DriftMonitor
 ) -> dict[tuple[str, str], tuple[list[float], int, float, float]]:
-    keep = max(HISTORY, monitor.min_observations, 20)  # the longer window a track keeps
+    keep = monitor.track_window
     found: dict[tuple[str, str], tuple[int, int, float, float]] = {}
     for i, item in enumerate(rows):
         where = f"drift_state.tracks[{i}]"
