@@ -2,7 +2,9 @@
 
 What comes back from Redis is checked like any untrusted file: the header's fields and types,
 the array's length against the header's dimension, finite values. `CodecError` says what is
-wrong (the caller skips that value and reports it in the shared state's status).
+wrong (the caller skips that value and reports it in the shared state's status). `text` reads a
+reply as text; `last_written` reads (and keeps up to date) a hash of last-write times, the
+clock both compactions judge a replica's silence by.
 
 >>> import numpy as np
 >>> from banditroute.policies.tracking import ArmStatistics
